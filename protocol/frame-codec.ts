@@ -46,7 +46,8 @@ export function decodeFrame(message: Uint8Array): Frame {
   if (!KNOWN_FRAME_TYPES.has(type)) {
     throw new SbrpError('invalid_frame_type', `unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
   }
-  if (isSessionBound(type) ? sessionId === 0n : sessionId !== 0n) {
+  const pingPong = type === FrameType.Ping || type === FrameType.Pong;
+  if ((isSessionBound(type) && sessionId === 0n) || (pingPong && sessionId !== 0n)) {
     throw new SbrpError('invalid_session_id', `frame type 0x${type.toString(16)} with SessionID ${sessionId}`);
   }
   return { type, sessionId, payload: message.subarray(HEADER_LENGTH) };
