@@ -1,0 +1,146 @@
+import { HEADER_LENGTH, MAX_PAYLOAD } from '../protocol/codes.js';
+import type { ControlPlaneStore } from './control-plane/store.js';
+import type { RelayLogger } from './logger.js';
+
+/** A token bucket: `perSecond` refill rate, `burst` capacity (sbrp.md §3 rate limiting). */
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
+/** Every bound of the relay in one place (style.md 7, 8). All finite. */
+export interface RelayLimits {
+  /** Open WebSockets plus upgrades being authenticated; over it → HTTP 429 (sbrp.md §5). */
+  maxConnections: number;
+  /** Live client sessions of one daemon; over it → HTTP 429 (sbrp.md §5). */
+  maxSessionsPerDaemon: number;
+  /** Message rate of one client connection. */
+  clientRate: RateLimit;
+  /** Message rate of one daemon connection (it carries many sessions). */
+  daemonRate: RateLimit;
+  /** At most one `rate_limited` per connection per this many ms (sbrp.md §3: once per window). */
+  rateNoticeIntervalMs: number;
+  /** A destination whose WebSocket send buffer is over this gets `backpressure` (sbrp.md §4). */
+  maxBufferedBytes: number;
+  /**
+   * Frames a paused/pending session still received after its socket stopped being read (the
+   * rest of one TCP chunk). Bounded although pausing makes it small in practice.
+   */
+  maxHeldBytes: number;
+  /** Close a connection that sent nothing for this long (sbrp.md §4: 90 s). */
+  idleTimeoutMs: number;
+  /** After a close handshake starts, destroy the socket if the peer has not finished it. */
+  closeTimeoutMs: number;
+  /** Longest accepted token, in characters. */
+  maxTokenLength: number;
+  /** Largest JSON body of the control-plane HTTP API. */
+  maxBodyBytes: number;
+  /**
+   * Client `sid`s remembered after their connection was accepted, so a token is single-use
+   * (sbrp.md §5: a new `sid` for every connection attempt). Oldest forgotten first.
+   */
+  maxRememberedSids: number;
+  /**
+   * ws `maxPayload`: header + 2 × MAX_PAYLOAD, so a frame up to twice the limit still gets a
+   * `payload_too_large` Control; anything larger is cut by ws with close code 1009.
+   */
+  maxMessageBytes: number;
+}
+
+export interface RelayOptions {
+  /** TCP port; 0 picks a free one. Default 8787. */
+  port?: number;
+  /** Bind address. Default 127.0.0.1. */
+  host?: string;
+  /** Admin bearer key of the control-plane API. Generated (and exposed on the server) when absent. */
+  adminKey?: string;
+  /** Public base URL of this relay (used as default `iss`). */
+  publicUrl?: string;
+  /** JWT `iss` the control plane writes and the relay requires. Default: publicUrl or "sideband-control-plane". */
+  issuer?: string;
+  /** Verify tokens against this remote JWKS instead of the in-process control plane's keys. */
+  jwksUrl?: string;
+  /** Allowed `Origin` values; when set, a request with another Origin gets 403. No Origin header is allowed. */
+  allowedOrigins?: readonly string[];
+  /** Grace period for a dropped daemon to come back, and for a pending session to be signalled (sbrp.md §4). */
+  graceMs?: number;
+  limits?: Partial<RelayLimits>;
+  /** Put diagnostic text in Control frames and HTTP errors (sbrp.md §1 Decision: empty otherwise). */
+  debug?: boolean;
+  logger?: RelayLogger;
+  /** Control-plane storage; default a fresh in-memory store. */
+  store?: ControlPlaneStore;
+  /** Clock in epoch milliseconds (tests). */
+  now?: () => number;
+}
+
+export const DEFAULT_LIMITS: Readonly<RelayLimits> = Object.freeze({
+  maxConnections: 10_000,
+  maxSessionsPerDaemon: 4096,
+  clientRate: Object.freeze({ perSecond: 1000, burst: 2000 }),
+  daemonRate: Object.freeze({ perSecond: 20_000, burst: 40_000 }),
+  rateNoticeIntervalMs: 1000,
+  maxBufferedBytes: 8 * 1024 * 1024,
+  maxHeldBytes: 1024 * 1024,
+  idleTimeoutMs: 90_000,
+  closeTimeoutMs: 5000,
+  maxTokenLength: 4096,
+  maxBodyBytes: 16 * 1024,
+  maxRememberedSids: 100_000,
+  maxMessageBytes: HEADER_LENGTH + 2 * MAX_PAYLOAD,
+});
+
+export const DEFAULTS = Object.freeze({
+  port: 8787,
+  host: '127.0.0.1',
+  issuer: 'sideband-control-plane',
+  graceMs: 30_000,
+  limits: DEFAULT_LIMITS,
+});
+
+export interface ResolvedRelayOptions {
+  port: number;
+  host: string;
+  adminKey: string | undefined;
+  publicUrl: string | undefined;
+  issuer: string;
+  jwksUrl: string | undefined;
+  allowedOrigins: ReadonlySet<string> | undefined;
+  graceMs: number;
+  limits: RelayLimits;
+  debug: boolean;
+  now: () => number;
+}
+
+/** Fills defaults and rejects values that would make a limit infinite or negative. */
+export function resolveOptions(options: RelayOptions): ResolvedRelayOptions {
+  const limits: RelayLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  for (const [name, value] of Object.entries(limits)) {
+    if (typeof value === 'number') checkPositive(`limits.${name}`, value);
+    else {
+      checkPositive(`limits.${name}.perSecond`, value.perSecond);
+      checkPositive(`limits.${name}.burst`, value.burst);
+    }
+  }
+  const port = options.port ?? DEFAULTS.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`invalid port ${port}`);
+  const graceMs = options.graceMs ?? DEFAULTS.graceMs;
+  checkPositive('graceMs', graceMs);
+  return {
+    port,
+    host: options.host ?? DEFAULTS.host,
+    adminKey: options.adminKey,
+    publicUrl: options.publicUrl,
+    issuer: options.issuer ?? options.publicUrl ?? DEFAULTS.issuer,
+    jwksUrl: options.jwksUrl,
+    allowedOrigins: options.allowedOrigins ? new Set(options.allowedOrigins) : undefined,
+    graceMs,
+    limits,
+    debug: options.debug ?? false,
+    now: options.now ?? Date.now,
+  };
+}
+
+function checkPositive(name: string, value: number): void {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a finite number > 0, got ${value}`);
+}
