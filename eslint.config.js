@@ -11,4 +11,13 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    // design.md: protocol/ runs in every runtime. The tsconfig already rejects Node and DOM
+    // globals; this catches imports the type checker lets through (side-effect imports).
+    files: ['protocol/**/*.ts'],
+    ignores: ['protocol/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['node:*', 'ws', '../relay/*', '../daemon/*', '../client/*', '../node/*', '../sw/*', '../page/*'] }],
+    },
+  },
 );
