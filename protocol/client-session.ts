@@ -8,6 +8,7 @@ import { IdentityKeyChangedError, SbrpError } from './errors.js';
 import { fingerprint } from './fingerprint.js';
 import { bytesEqual, wipe } from './bytes.js';
 import { randomBytes as defaultRandomBytes } from './random.js';
+import type { Aead } from './aead.js';
 
 /**
  * Client side of one SBRP session (sbrp.md §2, §4), transport-agnostic: feed it every
@@ -41,6 +42,8 @@ export interface ClientSessionOptions {
   randomBytes?: RandomBytes;
   /** Fixed ephemeral private key, for known-answer tests only. */
   ephemeralPrivateKey?: Uint8Array;
+  /** ChaCha20-Poly1305 implementation (default: noble). */
+  aead?: Aead;
   /** Messages held while the daemon is away (session_paused), count and bytes. */
   maxHeldMessages?: number;
   maxHeldBytes?: number;
@@ -176,8 +179,8 @@ export class ClientSession {
     }
     const trusted = pinnedIdentity ?? offered;
     const keys = clientHandshake(daemonId, this.ephemeral!, accept, trusted);
-    this.sealer = new DataSealer(keys.clientToDaemon, Direction.clientToDaemon);
-    this.opener = new DataOpener(keys.daemonToClient, Direction.daemonToClient);
+    this.sealer = new DataSealer(keys.clientToDaemon, Direction.clientToDaemon, this.options.aead);
+    this.opener = new DataOpener(keys.daemonToClient, Direction.daemonToClient, this.options.aead);
     this.identity.key = trusted.slice();
     this.stateValue = 'open';
     // The caller pins only now, after the signature verified (sbrp.md §5).

@@ -5,6 +5,7 @@ import { DaemonSession } from './daemon-session.js';
 import { SbrpError } from './errors.js';
 import type { RandomBytes } from './handshake.js';
 import { randomBytes as defaultRandomBytes } from './random.js';
+import type { Aead } from './aead.js';
 
 /**
  * The daemon's end of its one relay connection, which carries every session tagged by
@@ -30,6 +31,8 @@ export interface DaemonEndpointOptions {
   /** Upper bound on live sessions; a HandshakeInit past it gets Signal(close, policy). */
   maxSessions?: number;
   randomBytes?: RandomBytes;
+  /** ChaCha20-Poly1305 implementation (default: noble). */
+  aead?: Aead;
   /** Ephemeral private key per session, for known-answer tests only. */
   ephemeralPrivateKeyFor?: (sessionId: bigint) => Uint8Array | undefined;
 }
@@ -152,6 +155,7 @@ export class DaemonEndpoint {
       identitySeed: this.options.identitySeed,
       randomBytes: this.options.randomBytes ?? defaultRandomBytes,
       ephemeralPrivateKey: this.options.ephemeralPrivateKeyFor?.(sessionId),
+      aead: this.options.aead,
       send: (bytes) => this.send(bytes),
     });
     if (this.sessions.size >= max) {

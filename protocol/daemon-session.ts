@@ -4,6 +4,7 @@ import { handshakeAcceptFrame, signalFrame } from './frames.js';
 import { daemonHandshake, ephemeralFromPrivate, generateEphemeral, type RandomBytes } from './handshake.js';
 import { DataOpener, DataSealer, Direction, type OpenResult } from './data-cipher.js';
 import { SbrpError } from './errors.js';
+import type { Aead } from './aead.js';
 
 /**
  * Daemon side of one SBRP session: answers HandshakeInit, then seals and opens Data frames
@@ -18,6 +19,8 @@ export interface DaemonSessionOptions {
   randomBytes: RandomBytes;
   /** Fixed ephemeral private key, for known-answer tests only. */
   ephemeralPrivateKey?: Uint8Array;
+  /** ChaCha20-Poly1305 implementation (default: noble). */
+  aead?: Aead;
 }
 
 export class DaemonSession {
@@ -41,8 +44,8 @@ export class DaemonSession {
       ? ephemeralFromPrivate(this.options.ephemeralPrivateKey)
       : generateEphemeral(this.options.randomBytes);
     const { accept, keys } = daemonHandshake(this.options.daemonId, this.options.identitySeed, clientEphemeral, ephemeral);
-    this.sealer = new DataSealer(keys.daemonToClient, Direction.daemonToClient);
-    this.opener = new DataOpener(keys.clientToDaemon, Direction.clientToDaemon);
+    this.sealer = new DataSealer(keys.daemonToClient, Direction.daemonToClient, this.options.aead);
+    this.opener = new DataOpener(keys.clientToDaemon, Direction.clientToDaemon, this.options.aead);
     this.options.send(handshakeAcceptFrame(this.sessionId, accept));
   }
 

@@ -1,4 +1,4 @@
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { nobleAead, type Aead } from './aead.js';
 import { MAX_PLAINTEXT, MIN_DATA_PAYLOAD, NONCE_LENGTH } from './codes.js';
 import { UINT64_MAX, concatBytes, wipe } from './bytes.js';
 import { SbrpError } from './errors.js';
@@ -20,12 +20,12 @@ export function dataNonce(direction: Direction, seq: bigint): Uint8Array {
 }
 
 /** Data payload = nonce ‖ ChaCha20-Poly1305(key, nonce, empty AAD, plaintext) (sbrp.md §2). */
-export function sealData(key: Uint8Array, direction: Direction, seq: bigint, plaintext: Uint8Array): Uint8Array {
+export function sealData(key: Uint8Array, direction: Direction, seq: bigint, plaintext: Uint8Array, aead: Aead = nobleAead): Uint8Array {
   if (plaintext.length > MAX_PLAINTEXT) {
     throw new SbrpError('payload_too_large', `plaintext of ${plaintext.length} bytes exceeds ${MAX_PLAINTEXT}`);
   }
   const nonce = dataNonce(direction, seq);
-  return concatBytes(nonce, chacha20poly1305(key, nonce).encrypt(plaintext));
+  return concatBytes(nonce, aead.seal(key, nonce, plaintext));
 }
 
 export interface OpenedData {
@@ -34,7 +34,7 @@ export interface OpenedData {
 }
 
 /** Authenticates and decrypts one Data payload; checks the nonce's direction bytes first. */
-export function openData(key: Uint8Array, direction: Direction, payload: Uint8Array): OpenedData {
+export function openData(key: Uint8Array, direction: Direction, payload: Uint8Array, aead: Aead = nobleAead): OpenedData {
   if (payload.length < MIN_DATA_PAYLOAD) {
     throw new SbrpError('malformed_frame', `Data payload of ${payload.length} bytes is under ${MIN_DATA_PAYLOAD}`);
   }
@@ -45,7 +45,7 @@ export function openData(key: Uint8Array, direction: Direction, payload: Uint8Ar
   const seq = view.getBigUint64(4, false);
   const nonce = payload.subarray(0, NONCE_LENGTH);
   try {
-    return { seq, plaintext: chacha20poly1305(key, nonce).decrypt(payload.subarray(NONCE_LENGTH)) };
+    return { seq, plaintext: aead.open(key, nonce, payload.subarray(NONCE_LENGTH)) };
   } catch {
     throw new SbrpError('decrypt_failed', `Data frame seq ${seq} failed authentication`);
   }
@@ -58,6 +58,7 @@ export class DataSealer {
   constructor(
     private readonly key: Uint8Array,
     private readonly direction: Direction,
+    private readonly aead: Aead = nobleAead,
   ) {}
 
   get sequence(): bigint {
@@ -71,7 +72,7 @@ export class DataSealer {
 
   seal(plaintext: Uint8Array): Uint8Array {
     if (this.exhausted) throw new SbrpError('sequence_error', 'sequence numbers exhausted; the session must re-handshake');
-    const payload = sealData(this.key, this.direction, this.nextSeq, plaintext);
+    const payload = sealData(this.key, this.direction, this.nextSeq, plaintext, this.aead);
     this.nextSeq++;
     return payload;
   }
@@ -99,6 +100,7 @@ export class DataOpener {
   constructor(
     private readonly key: Uint8Array,
     private readonly direction: Direction,
+    private readonly aead: Aead = nobleAead,
     windowSize = 128,
   ) {
     this.window = new ReplayWindow(windowSize);
@@ -114,7 +116,7 @@ export class DataOpener {
       const seq = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getBigUint64(4, false);
       if (this.window.check(seq) !== 'fresh' || seq < this.expected) return { kind: 'replay', seq };
     }
-    const opened = openData(this.key, this.direction, payload);
+    const opened = openData(this.key, this.direction, payload, this.aead);
     if (opened.seq !== this.expected) {
       throw new SbrpError('sequence_error', `expected Data seq ${this.expected}, got ${opened.seq}`);
     }

@@ -12,3 +12,4 @@ export * from './random.js';
 export * from './client-session.js';
 export * from './daemon-session.js';
 export * from './daemon-endpoint.js';
+export * from './aead.js';

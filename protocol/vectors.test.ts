@@ -20,6 +20,11 @@ import { Direction, openData, sealData } from './data-cipher.js';
 import { fingerprint } from './fingerprint.js';
 import { FrameType } from './codes.js';
 import { SbrpError } from './errors.js';
+import { nobleAead, type Aead } from './aead.js';
+import { nodeAead } from '../node/aead-node.js';
+
+/** Every ChaCha20-Poly1305 implementation the project ships must reproduce every vector. */
+const AEADS: [string, Aead][] = [['noble', nobleAead], ['node:crypto', nodeAead]];
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -132,28 +137,36 @@ function checkData(entry: Json, sessionId: bigint, keys: { clientToDaemon: Uint8
   if (has(entry, 'seqHex')) expect(seq.toString(16).padStart(16, '0')).toBe(entry.seqHex);
   if (has(entry, 'error')) {
     // A payload that must be refused: it comes as stated bytes, not as something we encrypt.
-    expectCode(() => openData(key, direction, hex(has(entry, 'payload') ? entry.payload : decodeFrame(hex(entry.frame)).payload)), String(entry.error));
+    for (const [, aead] of AEADS) {
+      const payload = has(entry, 'payload') ? hex(entry.payload) : decodeFrame(hex(entry.frame)).payload;
+      expectCode(() => openData(key, direction, payload, aead), String(entry.error));
+    }
     return;
   }
   const plaintext = plaintextOf(entry);
-  if (has(entry, 'plaintextLength')) expect(plaintext.length).toBe(Number(entry.plaintextLength));
-  if (has(entry, 'plaintextSha256Hex')) expect(toHex(sha256(plaintext))).toBe(entry.plaintextSha256Hex);
-  const payload = sealData(key, direction, seq, plaintext);
-  if (has(entry, 'nonce')) expect(toHex(payload.subarray(0, 12))).toBe(entry.nonce);
-  if (has(entry, 'payload')) expect(toHex(payload)).toBe(entry.payload);
-  if (has(entry, 'tag')) expect(toHex(payload.subarray(payload.length - 16))).toBe(entry.tag);
-  const frame = encodeFrame(FrameType.Data, sessionId, payload);
-  if (has(entry, 'frameLength')) expect(frame.length).toBe(Number(entry.frameLength));
-  if (has(entry, 'frame')) expect(toHex(frame)).toBe(entry.frame);
-  if (has(entry, 'frameSha256Hex')) expect(toHex(sha256(frame))).toBe(entry.frameSha256Hex);
-  // And back: the stated frame (or ours, when only its hash is stated) decrypts to the plaintext.
-  const decoded = decodeFrame(has(entry, 'frame') ? hex(entry.frame) : frame);
-  checkDataPayload(decoded);
-  const opened = openData(key, direction, decoded.payload);
-  expect(opened.seq).toBe(seq);
-  expect(toHex(opened.plaintext)).toBe(toHex(plaintext));
-  // The other direction's nonce must not open with this key (direction bytes are checked).
-  expectCode(() => openData(key, c2d ? Direction.daemonToClient : Direction.clientToDaemon, decoded.payload), 'decrypt_failed');
+  for (const [, aead] of AEADS) {
+    if (has(entry, 'plaintextLength')) expect(plaintext.length).toBe(Number(entry.plaintextLength));
+    if (has(entry, 'plaintextSha256Hex')) expect(toHex(sha256(plaintext))).toBe(entry.plaintextSha256Hex);
+    const payload = sealData(key, direction, seq, plaintext, aead);
+    if (has(entry, 'nonce')) expect(toHex(payload.subarray(0, 12))).toBe(entry.nonce);
+    if (has(entry, 'payload')) expect(toHex(payload)).toBe(entry.payload);
+    if (has(entry, 'tag')) expect(toHex(payload.subarray(payload.length - 16))).toBe(entry.tag);
+    const frame = encodeFrame(FrameType.Data, sessionId, payload);
+    if (has(entry, 'frameLength')) expect(frame.length).toBe(Number(entry.frameLength));
+    if (has(entry, 'frame')) expect(toHex(frame)).toBe(entry.frame);
+    if (has(entry, 'frameSha256Hex')) expect(toHex(sha256(frame))).toBe(entry.frameSha256Hex);
+    // And back: the stated frame (or ours, when only its hash is stated) decrypts to the plaintext.
+    const decoded = decodeFrame(has(entry, 'frame') ? hex(entry.frame) : frame);
+    checkDataPayload(decoded);
+    const opened = openData(key, direction, decoded.payload, aead);
+    expect(opened.seq).toBe(seq);
+    expect(toHex(opened.plaintext)).toBe(toHex(plaintext));
+    const tampered = decoded.payload.slice();
+    tampered[tampered.length - 1]! ^= 1;
+    expectCode(() => openData(key, direction, tampered, aead), 'decrypt_failed');
+    // The other direction's nonce must not open with this key (direction bytes are checked).
+    expectCode(() => openData(key, c2d ? Direction.daemonToClient : Direction.clientToDaemon, decoded.payload, aead), 'decrypt_failed');
+  }
 }
 
 const ENDPOINT_PARSERS: Record<string, (frame: ReturnType<typeof decodeFrame>) => unknown> = {

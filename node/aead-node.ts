@@ -1,0 +1,31 @@
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import type { Aead } from '../protocol/aead.js';
+
+/**
+ * ChaCha20-Poly1305 from OpenSSL through node:crypto: the daemon's and Node client's fast
+ * path (`npm run bench` measures it against noble). Empty AAD, 16-byte tag (sbrp.md §2).
+ */
+export const nodeAead: Aead = {
+  seal(key, nonce, plaintext) {
+    const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+    const head = cipher.update(plaintext);
+    const tail = cipher.final();
+    const tag = cipher.getAuthTag();
+    const out = new Uint8Array(head.length + tail.length + 16);
+    out.set(head, 0);
+    out.set(tail, head.length);
+    out.set(tag, head.length + tail.length);
+    return out;
+  },
+  open(key, nonce, sealed) {
+    if (sealed.length < 16) throw new Error('sealed message shorter than the tag');
+    const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+    decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+    const head = decipher.update(sealed.subarray(0, sealed.length - 16));
+    const tail = decipher.final(); // throws on a bad tag
+    const out = new Uint8Array(head.length + tail.length);
+    out.set(head, 0);
+    out.set(tail, head.length);
+    return out;
+  },
+};

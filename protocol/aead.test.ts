@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { nobleAead } from './aead.js';
+import { nodeAead } from '../node/aead-node.js';
+
+describe('AEAD implementations', () => {
+  it('noble and node:crypto produce identical output and open each other (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 12, maxLength: 12 }), fc.uint8Array({ maxLength: 3000 }), (key, nonce, plaintext) => {
+        const a = nobleAead.seal(key, nonce, plaintext);
+        expect(nodeAead.seal(key, nonce, plaintext)).toEqual(a);
+        expect(nodeAead.open(key, nonce, a)).toEqual(plaintext);
+        expect(nobleAead.open(key, nonce, a)).toEqual(plaintext);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('both refuse a flipped bit anywhere, and a sealed message shorter than the tag', () => {
+    const key = new Uint8Array(32).fill(3);
+    const nonce = new Uint8Array(12);
+    const sealed = nobleAead.seal(key, nonce, new Uint8Array(40).fill(9));
+    for (const index of [0, 20, sealed.length - 1]) {
+      const bad = sealed.slice();
+      bad[index]! ^= 0x10;
+      expect(() => nodeAead.open(key, nonce, bad)).toThrow();
+      expect(() => nobleAead.open(key, nonce, bad)).toThrow();
+    }
+    expect(() => nodeAead.open(key, nonce, new Uint8Array(15))).toThrow();
+    expect(() => nobleAead.open(key, nonce, new Uint8Array(15))).toThrow();
+  });
+});
