@@ -13,3 +13,4 @@ export * from './client-session.js';
 export * from './daemon-session.js';
 export * from './daemon-endpoint.js';
 export * from './aead.js';
+export * from './stream/index.js';

@@ -75,7 +75,9 @@ const NO_RETRY: ReadonlySet<string> = new Set([
   'forbidden',
   'daemon_not_found',
   'invalid_config',
-  'not_found',
+  // A private file (identity, pins) that is unsafe or corrupt needs a human (node/errors.ts).
+  'file_insecure',
+  'file_malformed',
 ]);
 
 export function shouldRetry(code: string | undefined): boolean {
@@ -106,6 +108,11 @@ export class ReconnectBackoff {
 
   connected(): void {
     this.upSince = this.now();
+  }
+
+  /** The current connection must not count as stable (it was dropped for misbehaving). */
+  unstable(): void {
+    this.upSince = undefined;
   }
 
   /** The delay before the next attempt; advances the attempt count. */

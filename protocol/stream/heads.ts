@@ -1,0 +1,145 @@
+import { StreamError } from './stream-error.js';
+import { decodePacked, encodePacked } from './inner-frame.js';
+import { INNER_VERSION } from './stream-codes.js';
+
+/** Structured bodies of HELLO, OPEN, HEAD and EVENT frames, validated on decode (docs/protocol.md §3). */
+
+export type HeaderList = [string, string][];
+
+export interface HelloBody {
+  versions: number[];
+  streamWindow: number;
+  sessionWindow: number;
+  maxStreams: number;
+  maxHeadBytes: number;
+  maxMessageBytes: number;
+  capabilities: string[];
+}
+
+export interface OpenHead {
+  kind: 'http' | 'channel';
+  /** HTTP method (http streams only). */
+  method?: string;
+  /** Path and query, starting with '/'. */
+  path: string;
+  headers: HeaderList;
+}
+
+export interface ResponseHead {
+  status: number;
+  headers: HeaderList;
+}
+
+export interface EventBody {
+  name: string;
+  data: unknown;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Header values: visible ASCII, space, tab and obs-text; never CR, LF or NUL (header injection).
+const VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const PATH = /^\/[\x21-\x7e]*$/;
+const MAX_HEADERS = 256;
+const MAX_PATH = 16 * 1024;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function fail(what: string, why: string): never {
+  throw new StreamError('protocol', `${what}: ${why}`);
+}
+
+function uint(value: unknown, what: string, min = 0): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 0xffffffff) fail(what, 'expected an unsigned 32-bit integer');
+  return value;
+}
+
+export function validateHeaders(value: unknown, what: string): HeaderList {
+  if (!Array.isArray(value) || value.length > MAX_HEADERS) fail(what, `headers must be an array of at most ${MAX_HEADERS} pairs`);
+  return value.map((pair) => {
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
+      fail(what, 'each header must be a [name, value] pair of strings');
+    }
+    if (!TOKEN.test(pair[0])) fail(what, `invalid header name ${JSON.stringify(pair[0].slice(0, 40))}`);
+    if (!VALUE.test(pair[1])) fail(what, `invalid characters in header ${pair[0]}`);
+    return [pair[0], pair[1]] as [string, string];
+  });
+}
+
+export function encodeHello(hello: HelloBody): Uint8Array {
+  return encodePacked(hello);
+}
+
+export function decodeHello(body: Uint8Array): HelloBody {
+  const v = decodePacked(body, 'HELLO');
+  if (!isRecord(v)) fail('HELLO', 'expected a map');
+  if (!Array.isArray(v.versions) || v.versions.length === 0 || v.versions.length > 16) fail('HELLO', 'versions must be a non-empty array');
+  const versions = v.versions.map((x) => uint(x, 'HELLO version'));
+  const capabilities = Array.isArray(v.capabilities) ? v.capabilities.filter((c): c is string => typeof c === 'string').slice(0, 64) : [];
+  return {
+    versions,
+    streamWindow: uint(v.streamWindow, 'HELLO streamWindow', 1024),
+    sessionWindow: uint(v.sessionWindow, 'HELLO sessionWindow', 1024),
+    maxStreams: uint(v.maxStreams, 'HELLO maxStreams', 1),
+    maxHeadBytes: uint(v.maxHeadBytes, 'HELLO maxHeadBytes', 256),
+    maxMessageBytes: uint(v.maxMessageBytes, 'HELLO maxMessageBytes', 1),
+    capabilities,
+  };
+}
+
+/** Highest version both sides speak, or undefined. */
+export function negotiateVersion(theirs: number[], ours: number[] = [INNER_VERSION]): number | undefined {
+  const common = ours.filter((v) => theirs.includes(v));
+  return common.length ? Math.max(...common) : undefined;
+}
+
+export function encodeOpen(head: OpenHead): Uint8Array {
+  validateOpen(head);
+  return encodePacked(head.kind === 'http' ? { kind: head.kind, method: head.method, path: head.path, headers: head.headers } : { kind: head.kind, path: head.path, headers: head.headers });
+}
+
+export function decodeOpen(body: Uint8Array): OpenHead {
+  return validateOpen(decodePacked(body, 'OPEN'));
+}
+
+function validateOpen(v: unknown): OpenHead {
+  if (!isRecord(v)) fail('OPEN', 'expected a map');
+  if (v.kind !== 'http' && v.kind !== 'channel') fail('OPEN', 'kind must be "http" or "channel"');
+  if (typeof v.path !== 'string' || v.path.length > MAX_PATH || !PATH.test(v.path)) fail('OPEN', 'path must start with "/" and hold no spaces or control characters');
+  const headers = validateHeaders(v.headers ?? [], 'OPEN');
+  if (v.kind === 'channel') return { kind: 'channel', path: v.path, headers };
+  if (typeof v.method !== 'string' || !TOKEN.test(v.method) || v.method.length > 32) fail('OPEN', 'method must be an HTTP token');
+  return { kind: 'http', method: v.method, path: v.path, headers };
+}
+
+export function encodeResponseHead(head: ResponseHead): Uint8Array {
+  validateResponse(head);
+  return encodePacked({ status: head.status, headers: head.headers });
+}
+
+export function decodeResponseHead(body: Uint8Array): ResponseHead {
+  return validateResponse(decodePacked(body, 'HEAD'));
+}
+
+function validateResponse(v: unknown): ResponseHead {
+  if (!isRecord(v)) fail('HEAD', 'expected a map');
+  if (typeof v.status !== 'number' || !Number.isInteger(v.status) || v.status < 100 || v.status > 599) fail('HEAD', 'status must be an integer 100..599');
+  return { status: v.status, headers: validateHeaders(v.headers ?? [], 'HEAD') };
+}
+
+export function encodeEvent(event: EventBody): Uint8Array {
+  validateEventName(event.name);
+  return encodePacked({ name: event.name, data: event.data ?? null });
+}
+
+export function decodeEvent(body: Uint8Array): EventBody {
+  const v = decodePacked(body, 'EVENT');
+  if (!isRecord(v) || typeof v.name !== 'string') fail('EVENT', 'expected a map with a name');
+  validateEventName(v.name);
+  return { name: v.name, data: v.data ?? null };
+}
+
+function validateEventName(name: string): void {
+  if (name.length === 0 || name.length > 256 || !/^[\x21-\x7e]+$/.test(name)) fail('EVENT', 'name must be 1..256 visible ASCII characters');
+}

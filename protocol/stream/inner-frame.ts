@@ -1,0 +1,95 @@
+import { Decoder, encode } from '@msgpack/msgpack';
+import { fromUtf8, utf8 } from '../bytes.js';
+import { INNER_HEADER_LENGTH, MAX_INNER_BODY } from './stream-codes.js';
+import { StreamError } from './stream-error.js';
+
+/** Inner frame: kind(1) ‖ streamId(4, BE uint32) ‖ body (docs/protocol.md §2). */
+export interface InnerFrame {
+  kind: number;
+  streamId: number;
+  body: Uint8Array;
+}
+
+export function encodeInner(kind: number, streamId: number, body: Uint8Array = new Uint8Array(0)): Uint8Array {
+  if (body.length > MAX_INNER_BODY) throw new StreamError('protocol', `inner body of ${body.length} bytes exceeds ${MAX_INNER_BODY}`);
+  const out = new Uint8Array(INNER_HEADER_LENGTH + body.length);
+  out[0] = kind;
+  new DataView(out.buffer).setUint32(1, streamId >>> 0, false);
+  out.set(body, INNER_HEADER_LENGTH);
+  return out;
+}
+
+export function decodeInner(bytes: Uint8Array): InnerFrame {
+  if (bytes.length < INNER_HEADER_LENGTH) throw new StreamError('protocol', `inner frame of ${bytes.length} bytes is shorter than its header`);
+  const streamId = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1, false);
+  return { kind: bytes[0]!, streamId, body: bytes.subarray(INNER_HEADER_LENGTH) };
+}
+
+/** RESET and ERROR bodies: code(2, BE) ‖ UTF-8 reason. */
+export function encodeCodeReason(code: number, reason = ''): Uint8Array {
+  const text = utf8(reason.slice(0, 512));
+  const out = new Uint8Array(2 + text.length);
+  out[0] = code >> 8;
+  out[1] = code & 0xff;
+  out.set(text, 2);
+  return out;
+}
+
+export function decodeCodeReason(body: Uint8Array): { code: number; reason: string } {
+  if (body.length < 2) throw new StreamError('protocol', 'RESET/ERROR body lacks a code');
+  let reason = '';
+  try {
+    reason = fromUtf8(body.subarray(2));
+  } catch {
+    reason = '';
+  }
+  return { code: (body[0]! << 8) | body[1]!, reason };
+}
+
+export function encodeUint32(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value >>> 0, false);
+  return out;
+}
+
+export function decodeUint32(body: Uint8Array, what: string): number {
+  if (body.length !== 4) throw new StreamError('protocol', `${what} body must be 4 bytes, got ${body.length}`);
+  return new DataView(body.buffer, body.byteOffset, 4).getUint32(0, false);
+}
+
+/** GOAWAY body: lastStreamId(4) ‖ code(2). */
+export function encodeGoaway(lastStreamId: number, code: number): Uint8Array {
+  const out = new Uint8Array(6);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, lastStreamId >>> 0, false);
+  view.setUint16(4, code, false);
+  return out;
+}
+
+export function decodeGoaway(body: Uint8Array): { lastStreamId: number; code: number } {
+  if (body.length !== 6) throw new StreamError('protocol', `GOAWAY body must be 6 bytes, got ${body.length}`);
+  const view = new DataView(body.buffer, body.byteOffset, 6);
+  return { lastStreamId: view.getUint32(0, false), code: view.getUint16(4, false) };
+}
+
+// Structured bodies (HELLO, OPEN, HEAD, EVENT) are MessagePack with hard decoder limits, so a
+// hostile peer cannot make us allocate more than one frame's worth.
+const decoder = new Decoder({
+  maxStrLength: MAX_INNER_BODY,
+  maxBinLength: MAX_INNER_BODY,
+  maxArrayLength: 4096,
+  maxMapLength: 256,
+  maxExtLength: 0,
+});
+
+export function encodePacked(value: unknown): Uint8Array {
+  return encode(value);
+}
+
+export function decodePacked(body: Uint8Array, what: string): unknown {
+  try {
+    return decoder.decode(body);
+  } catch (error) {
+    throw new StreamError('protocol', `${what}: invalid MessagePack (${(error as Error).message})`);
+  }
+}

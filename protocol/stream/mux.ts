@@ -1,0 +1,537 @@
+import { InnerKind, INNER_VERSION, MAX_INNER_BODY, STREAM_DEFAULTS, StreamCode, type StreamCodeName, type StreamLimits } from './stream-codes.js';
+import { StreamError } from './stream-error.js';
+import {
+  decodeCodeReason, decodeGoaway, decodeInner, decodeUint32, encodeCodeReason, encodeGoaway, encodeInner, encodeUint32, type InnerFrame,
+} from './inner-frame.js';
+import {
+  decodeEvent, decodeHello, decodeOpen, decodeResponseHead, encodeEvent, encodeHello, encodeOpen, encodeResponseHead, negotiateVersion,
+  type HelloBody, type OpenHead, type ResponseHead,
+} from './heads.js';
+import { MuxStream, type StreamHost } from './mux-stream.js';
+
+export type MuxRole = 'client' | 'daemon';
+
+export interface MuxOptions {
+  /** Client-opened streams are odd, daemon-opened even (docs/protocol.md §4). */
+  role: MuxRole;
+  /** Sends one inner frame (the plaintext of one SBRP Data frame). */
+  send: (frame: Uint8Array) => void;
+  /** Transport backpressure: while false the scheduler holds data; call `pump()` when writable again. */
+  isWritable?: () => boolean;
+  /** A stream the peer opened. Throwing or not answering is the application's business. */
+  onStream?: (stream: MuxStream) => void;
+  onEvent?: (name: string, data: unknown) => void;
+  /** The inner session ended (peer ERROR, local close, or transport loss). */
+  onClose?: (error?: StreamError) => void;
+  /** GOAWAY from the peer: no new streams; open ones finish. */
+  onGoaway?: () => void;
+  limits?: Partial<StreamLimits>;
+  now?: () => number;
+}
+
+const MAX_OUTSTANDING_PINGS = 16;
+const MAX_QUEUED_EVENTS = 256;
+const MAX_QUEUED_MESSAGES = 1024;
+
+/**
+ * The inner stream protocol over one SBRP session (design.md, docs/protocol.md): HELLO,
+ * many concurrent streams opened by either side, credit-based flow control per stream and
+ * per session, round-robin scheduling across streams, RESET both ways, EVENTs, PING/PONG
+ * and GOAWAY. Pure: bytes in through `receive`, bytes out through `send`.
+ */
+export class Mux implements StreamHost {
+  readonly limits: StreamLimits;
+  private readonly streams = new Map<number, MuxStream>();
+  private readonly outPending = new Set<MuxStream>();
+  private readonly pendingOpens: MuxStream[] = [];
+  private readonly events: Uint8Array[] = [];
+  private droppedEvents = 0;
+  private readonly pings = new Map<number, { resolve: (rtt: number) => void; reject: (e: StreamError) => void; sentAt: number }>();
+  private pingCounter = 0;
+  private nextLocalId: number;
+  private highestRemoteId = 0;
+  private localOpenCount = 0;
+  private remoteOpenCount = 0;
+  private peer?: HelloBody;
+  private sessionSendCredit = 0;
+  private sessionRecvAvailable: number;
+  private sessionUnacked = 0;
+  private pumping = false;
+  private goawaySent = false;
+  private goawayReceived = false;
+  private closedWith?: { error?: StreamError };
+  version?: number;
+
+  constructor(private readonly options: MuxOptions) {
+    const limits = { ...STREAM_DEFAULTS, ...options.limits };
+    // A channel message is credited only once read whole, so it must fit one stream window.
+    limits.maxMessageBytes = Math.min(limits.maxMessageBytes, limits.streamWindow);
+    limits.maxChunk = Math.max(1024, Math.min(limits.maxChunk, MAX_INNER_BODY));
+    this.limits = limits;
+    this.nextLocalId = options.role === 'client' ? 1 : 2;
+    this.sessionRecvAvailable = limits.sessionWindow;
+  }
+
+  get maxChunk(): number {
+    return this.limits.maxChunk;
+  }
+
+  get writeHighWater(): number {
+    return this.limits.writeHighWater;
+  }
+
+  get ready(): boolean {
+    return this.peer !== undefined && !this.closedWith;
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Sends HELLO; call once the SBRP session is open. */
+  start(): void {
+    const hello: HelloBody = {
+      versions: [INNER_VERSION],
+      streamWindow: this.limits.streamWindow,
+      sessionWindow: this.limits.sessionWindow,
+      maxStreams: this.limits.maxStreams,
+      maxHeadBytes: this.limits.maxHeadBytes,
+      maxMessageBytes: this.limits.maxMessageBytes,
+      capabilities: ['http', 'channel', 'event'],
+    };
+    this.sendFrame(InnerKind.HELLO, 0, encodeHello(hello));
+  }
+
+  /** Opens a stream to the peer. Its OPEN goes out once the peer's HELLO arrived and it has room. */
+  open(head: OpenHead): MuxStream {
+    if (this.closedWith) throw this.closedWith.error ?? new StreamError('session_closed', 'session closed');
+    if (this.goawayReceived || this.goawaySent) throw new StreamError('going_away', 'session is shutting down; no new streams');
+    const encoded = encodeOpen(head);
+    if (encoded.length > this.limits.maxHeadBytes || (this.peer && encoded.length > this.peer.maxHeadBytes)) {
+      throw new StreamError('head_too_large', `request head of ${encoded.length} bytes is too large`);
+    }
+    if (this.pendingOpens.length >= this.limits.maxPendingOpens) {
+      throw new StreamError('refused', `${this.pendingOpens.length} streams already wait to open`);
+    }
+    const id = this.nextLocalId;
+    this.nextLocalId += 2;
+    const stream = new MuxStream(this, id, head, true, this.limits.streamWindow);
+    this.pendingOpens.push(stream);
+    stream.encodedHead = encoded;
+    this.activatePending();
+    return stream;
+  }
+
+  /** Publishes an event to the peer (daemon → clients). Bounded queue; overflow is reported, not silent. */
+  publishEvent(name: string, data: unknown): void {
+    if (this.closedWith) return;
+    const body = encodeEvent({ name, data });
+    if (body.length > this.limits.maxEventBytes) throw new StreamError('message_too_large', `event of ${body.length} bytes exceeds ${this.limits.maxEventBytes}`);
+    if (this.events.length >= MAX_QUEUED_EVENTS) {
+      this.events.shift();
+      this.droppedEvents++;
+    }
+    this.events.push(encodeInner(InnerKind.EVENT, 0, body));
+    this.pump();
+  }
+
+  /** Round-trip time to the peer's inner protocol, in the clock's units (ms by default). */
+  ping(): Promise<number> {
+    if (this.closedWith) return Promise.reject(this.closedWith.error ?? new StreamError('session_closed', 'session closed'));
+    if (this.pings.size >= MAX_OUTSTANDING_PINGS) return Promise.reject(new StreamError('flow_control', 'too many outstanding pings'));
+    const id = ++this.pingCounter >>> 0;
+    const payload = new Uint8Array(8);
+    new DataView(payload.buffer).setUint32(4, id, false);
+    return new Promise((resolve, reject) => {
+      this.pings.set(id, { resolve, reject, sentAt: this.now() });
+      this.sendFrame(InnerKind.PING, 0, payload);
+    });
+  }
+
+  /** Graceful shutdown: GOAWAY, refuse new streams, let open ones finish. */
+  shutdown(): void {
+    if (this.goawaySent || this.closedWith) return;
+    this.goawaySent = true;
+    this.sendFrame(InnerKind.GOAWAY, 0, encodeGoaway(this.highestRemoteId, StreamCode.going_away));
+    for (const stream of this.pendingOpens.splice(0)) stream.fail(new StreamError('going_away', 'session shutting down'));
+  }
+
+  /** Ends the inner session: every open stream fails with `error` (default session_closed). Idempotent. */
+  close(error?: StreamError, notifyPeer = false): void {
+    if (this.closedWith) return;
+    if (notifyPeer && error) this.sendFrame(InnerKind.ERROR, 0, encodeCodeReason(error.numericCode, error.message));
+    this.closedWith = { error };
+    const reason = error ?? new StreamError('session_closed', 'session closed');
+    for (const stream of [...this.streams.values(), ...this.pendingOpens]) stream.fail(reason);
+    this.streams.clear();
+    this.pendingOpens.length = 0;
+    this.outPending.clear();
+    this.events.length = 0;
+    for (const ping of this.pings.values()) ping.reject(reason);
+    this.pings.clear();
+    this.options.onClose?.(error);
+  }
+
+  /** Handles one inner frame from the peer. Never throws; a protocol violation ends the session with ERROR. */
+  receive(bytes: Uint8Array): void {
+    if (this.closedWith) return;
+    try {
+      const frame = decodeInner(bytes);
+      if (!this.peer && frame.kind !== InnerKind.HELLO && frame.kind !== InnerKind.ERROR) {
+        throw new StreamError('protocol', `frame kind ${frame.kind} before HELLO`);
+      }
+      this.dispatch(frame);
+    } catch (error) {
+      const streamError = error instanceof StreamError ? error : new StreamError('internal', String(error));
+      this.close(streamError, true);
+    }
+  }
+
+  /** Sends whatever credit and the transport allow, one piece per stream per round (fairness). */
+  pump(): void {
+    if (this.pumping || this.closedWith) return;
+    this.pumping = true;
+    const touched = new Set<MuxStream>();
+    try {
+      while (this.writable()) {
+        if (this.events.length) {
+          this.options.send(this.events.shift()!);
+          if (!this.events.length && this.droppedEvents) this.reportDroppedEvents();
+          continue;
+        }
+        let progressed = false;
+        for (const stream of [...this.outPending]) {
+          if (!this.writable()) break;
+          if (this.sendOne(stream)) {
+            progressed = true;
+            touched.add(stream);
+          }
+          if (stream.outQueue.length === 0) this.outPending.delete(stream);
+        }
+        if (!progressed) break;
+      }
+    } finally {
+      this.pumping = false;
+    }
+    for (const stream of touched) stream.drained();
+  }
+
+  // ------------------------------------------------------------------ StreamHost
+
+  schedule(stream: MuxStream): void {
+    if (this.closedWith || stream.closed) return;
+    this.outPending.add(stream);
+    if (this.streams.has(stream.id)) this.pump();
+  }
+
+  consumed(stream: MuxStream, bytes: number): void {
+    if (this.closedWith || bytes === 0) return;
+    this.sessionUnacked += bytes;
+    if (this.sessionUnacked >= this.limits.sessionWindow / 4) {
+      this.sessionRecvAvailable += this.sessionUnacked;
+      this.sendFrame(InnerKind.CREDIT, 0, encodeUint32(this.sessionUnacked));
+      this.sessionUnacked = 0;
+    }
+    if (stream.remoteEnded || stream.closed) return; // the peer sends nothing more on it
+    stream.unacked += bytes;
+    if (stream.unacked >= this.limits.streamWindow / 4) {
+      stream.recvAvailable += stream.unacked;
+      this.sendFrame(InnerKind.CREDIT, stream.id, encodeUint32(stream.unacked));
+      stream.unacked = 0;
+    }
+  }
+
+  resetStream(stream: MuxStream, code: StreamCodeName, reason: string): void {
+    if (this.streams.has(stream.id)) this.sendFrame(InnerKind.RESET, stream.id, encodeCodeReason(StreamCode[code], reason));
+    this.removeStream(stream, new StreamError(code, reason || `stream reset: ${code}`));
+  }
+
+  validateResponseHead(head: ResponseHead): Uint8Array {
+    const encoded = encodeResponseHead(head);
+    const max = Math.min(this.limits.maxHeadBytes, this.peer?.maxHeadBytes ?? this.limits.maxHeadBytes);
+    if (encoded.length > max) throw new StreamError('head_too_large', `response head of ${encoded.length} bytes exceeds ${max}`);
+    return encoded;
+  }
+
+  peerMaxMessageBytes(): number {
+    return this.peer?.maxMessageBytes ?? this.limits.maxMessageBytes;
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  private writable(): boolean {
+    return this.options.isWritable ? this.options.isWritable() : true;
+  }
+
+  private sendFrame(kind: number, streamId: number, body?: Uint8Array): void {
+    this.options.send(encodeInner(kind, streamId, body));
+  }
+
+  private reportDroppedEvents(): void {
+    const count = this.droppedEvents;
+    this.droppedEvents = 0;
+    this.events.push(encodeInner(InnerKind.EVENT, 0, encodeEvent({ name: 'sideband.events-dropped', data: { count } })));
+  }
+
+  private sendOne(stream: MuxStream): boolean {
+    const item = stream.outQueue[0];
+    if (!item || !this.streams.has(stream.id)) return false;
+    if (item.kind === InnerKind.HEAD || item.kind === InnerKind.END) {
+      stream.outQueue.shift();
+      this.sendFrame(item.kind, stream.id, item.bytes);
+      if (item.kind === InnerKind.END) {
+        stream.endSent = true;
+        this.maybeComplete(stream);
+      }
+      return true;
+    }
+    const credit = Math.min(stream.sendCredit, this.sessionSendCredit);
+    if (credit <= 0) return false;
+    const isMessage = item.kind === InnerKind.MESSAGE;
+    const n = Math.min(item.bytes.length, credit);
+    const whole = n === item.bytes.length;
+    const piece = item.bytes.subarray(0, n);
+    if (isMessage) {
+      // A partial piece never carries `fin`: the rest follows as another fragment.
+      const flags = whole ? item.flags : item.flags & ~0x02;
+      const body = new Uint8Array(1 + n);
+      body[0] = flags;
+      body.set(piece, 1);
+      this.sendFrame(InnerKind.MESSAGE, stream.id, body);
+    } else {
+      this.sendFrame(InnerKind.DATA, stream.id, piece);
+    }
+    if (whole) stream.outQueue.shift();
+    else item.bytes = item.bytes.subarray(n);
+    stream.sendCredit -= n;
+    this.sessionSendCredit -= n;
+    stream.outBytes -= n;
+    return true;
+  }
+
+  private activatePending(): void {
+    if (!this.peer) return;
+    while (this.pendingOpens.length && this.localOpenCount < this.peer.maxStreams) {
+      const stream = this.pendingOpens.shift()!;
+      if (stream.closed) continue;
+      this.localOpenCount++;
+      stream.sendCredit = this.peer.streamWindow;
+      this.streams.set(stream.id, stream);
+      this.sendFrame(InnerKind.OPEN, stream.id, stream.encodedHead!);
+      stream.encodedHead = undefined;
+      if (stream.outQueue.length) this.outPending.add(stream);
+    }
+    this.pump();
+  }
+
+  private removeStream(stream: MuxStream, error?: StreamError): void {
+    if (this.streams.get(stream.id) === stream) {
+      this.detach(stream);
+    } else {
+      const index = this.pendingOpens.indexOf(stream);
+      if (index >= 0) this.pendingOpens.splice(index, 1);
+      this.outPending.delete(stream);
+    }
+    if (error) {
+      // Bytes the peer sent that nobody will read still count against the session window.
+      const unread = stream.discardBuffered() + stream.unacked;
+      stream.unacked = 0;
+      stream.fail(error);
+      if (unread) this.returnSessionCredit(unread);
+    } else {
+      stream.finish();
+    }
+    this.activatePending();
+  }
+
+  private returnSessionCredit(bytes: number): void {
+    this.sessionUnacked += bytes;
+    if (this.sessionUnacked >= this.limits.sessionWindow / 4 && !this.closedWith) {
+      this.sessionRecvAvailable += this.sessionUnacked;
+      this.sendFrame(InnerKind.CREDIT, 0, encodeUint32(this.sessionUnacked));
+      this.sessionUnacked = 0;
+    }
+  }
+
+  private maybeComplete(stream: MuxStream): void {
+    if (stream.endSent && stream.remoteEnded && this.streams.get(stream.id) === stream) {
+      this.detach(stream);
+      stream.finish();
+      this.activatePending();
+    }
+  }
+
+  /** Forgets a stream at the session level (routing, counts, scheduling). */
+  private detach(stream: MuxStream): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream.id);
+    if (stream.local) this.localOpenCount--;
+    else this.remoteOpenCount--;
+    this.outPending.delete(stream);
+  }
+
+  private isRemoteId(id: number): boolean {
+    const remoteParity = this.options.role === 'client' ? 0 : 1;
+    return id !== 0 && id % 2 === remoteParity;
+  }
+
+  private dispatch(frame: InnerFrame): void {
+    const { kind, streamId, body } = frame;
+    switch (kind) {
+      case InnerKind.HELLO:
+        return this.onHello(body);
+      case InnerKind.OPEN:
+        return this.onOpen(streamId, body);
+      case InnerKind.HEAD: {
+        const stream = this.streams.get(streamId);
+        if (!stream) return;
+        if (!stream.local || stream.responseHead || stream.remoteEnded) throw new StreamError('protocol', `unexpected HEAD on stream ${streamId}`);
+        let head: ResponseHead;
+        try {
+          head = decodeResponseHead(body);
+        } catch (error) {
+          return this.resetStream(stream, 'protocol', (error as Error).message);
+        }
+        return stream.receiveResponse(head);
+      }
+      case InnerKind.DATA:
+      case InnerKind.MESSAGE:
+        return this.onData(kind, streamId, body);
+      case InnerKind.END: {
+        const stream = this.streams.get(streamId);
+        if (!stream || stream.remoteEnded) return;
+        stream.remoteEnd();
+        return this.maybeComplete(stream);
+      }
+      case InnerKind.RESET: {
+        const { code, reason } = decodeCodeReason(body);
+        const stream = this.streams.get(streamId);
+        if (!stream) return;
+        if (stream.remoteEnded) {
+          // Their side ended intact; the reset only stops ours (docs/protocol.md §6).
+          this.detach(stream);
+          return stream.stopSending(StreamError.fromWire(code, reason));
+        }
+        return this.removeStream(stream, StreamError.fromWire(code, reason));
+      }
+      case InnerKind.CREDIT:
+        return this.onCredit(streamId, decodeUint32(body, 'CREDIT'));
+      case InnerKind.EVENT: {
+        const event = decodeEvent(body);
+        this.options.onEvent?.(event.name, event.data);
+        return;
+      }
+      case InnerKind.PING:
+        if (body.length !== 8) throw new StreamError('protocol', 'PING body must be 8 bytes');
+        return this.sendFrame(InnerKind.PONG, 0, body.slice());
+      case InnerKind.PONG: {
+        if (body.length !== 8) throw new StreamError('protocol', 'PONG body must be 8 bytes');
+        const id = new DataView(body.buffer, body.byteOffset, 8).getUint32(4, false);
+        const ping = this.pings.get(id);
+        if (ping) {
+          this.pings.delete(id);
+          ping.resolve(this.now() - ping.sentAt);
+        }
+        return;
+      }
+      case InnerKind.GOAWAY: {
+        const { lastStreamId } = decodeGoaway(body);
+        this.goawayReceived = true;
+        for (const stream of this.pendingOpens.splice(0)) stream.fail(new StreamError('going_away', 'peer is shutting down'));
+        for (const stream of [...this.streams.values()]) {
+          if (stream.local && stream.id > lastStreamId) this.removeStream(stream, new StreamError('going_away', 'peer did not accept this stream', true));
+        }
+        this.options.onGoaway?.();
+        return;
+      }
+      case InnerKind.ERROR: {
+        const { code, reason } = decodeCodeReason(body);
+        return this.close(StreamError.fromWire(code, reason));
+      }
+      default:
+        return; // unknown kinds are ignored so the protocol can grow (docs/protocol.md §2)
+    }
+  }
+
+  private onHello(body: Uint8Array): void {
+    if (this.peer) throw new StreamError('protocol', 'second HELLO');
+    const hello = decodeHello(body);
+    const version = negotiateVersion(hello.versions);
+    if (version === undefined) throw new StreamError('version', `no common version (peer speaks ${hello.versions.join(', ')})`);
+    this.version = version;
+    this.peer = hello;
+    this.sessionSendCredit = hello.sessionWindow;
+    this.activatePending();
+  }
+
+  private onOpen(streamId: number, body: Uint8Array): void {
+    if (!this.isRemoteId(streamId) || streamId <= this.highestRemoteId) {
+      throw new StreamError('protocol', `OPEN with invalid stream id ${streamId}`);
+    }
+    this.highestRemoteId = streamId;
+    const refuse = (code: StreamCodeName, reason: string) => this.sendFrame(InnerKind.RESET, streamId, encodeCodeReason(StreamCode[code], reason));
+    if (this.goawaySent) return refuse('going_away', 'shutting down');
+    if (this.remoteOpenCount >= this.limits.maxStreams) return refuse('refused', `at most ${this.limits.maxStreams} concurrent streams`);
+    if (body.length > this.limits.maxHeadBytes) return refuse('head_too_large', `head of ${body.length} bytes exceeds ${this.limits.maxHeadBytes}`);
+    let head: OpenHead;
+    try {
+      head = decodeOpen(body);
+    } catch (error) {
+      return refuse('protocol', (error as Error).message);
+    }
+    const stream = new MuxStream(this, streamId, head, false, this.limits.streamWindow);
+    stream.sendCredit = this.peer!.streamWindow;
+    this.streams.set(streamId, stream);
+    this.remoteOpenCount++;
+    if (this.options.onStream) this.options.onStream(stream);
+    else this.resetStream(stream, 'refused', 'this side accepts no streams');
+  }
+
+  private onData(kind: number, streamId: number, body: Uint8Array): void {
+    const n = kind === InnerKind.MESSAGE ? body.length - 1 : body.length;
+    if (n < 0) throw new StreamError('protocol', 'MESSAGE without flags');
+    if (n > this.sessionRecvAvailable) throw new StreamError('flow_control', `peer sent ${n} bytes with ${this.sessionRecvAvailable} session credit`);
+    this.sessionRecvAvailable -= n;
+    const stream = this.streams.get(streamId);
+    if (!stream || stream.remoteEnded || stream.closed) {
+      // Late data for a stream we already reset: discard, but give the session credit back.
+      this.returnSessionCredit(n);
+      return;
+    }
+    if (n > stream.recvAvailable) {
+      this.returnSessionCredit(n);
+      return this.resetStream(stream, 'flow_control', `peer sent ${n} bytes with ${stream.recvAvailable} stream credit`);
+    }
+    stream.recvAvailable -= n;
+    if (kind === InnerKind.DATA) {
+      if (stream.head.kind !== 'http') return this.resetStream(stream, 'protocol', 'DATA on a channel');
+      stream.pushChunk(body.slice());
+      return;
+    }
+    if (stream.head.kind !== 'channel') return this.resetStream(stream, 'protocol', 'MESSAGE on an http stream');
+    const problem = stream.pushFragment(body, this.limits.maxMessageBytes, MAX_QUEUED_MESSAGES);
+    if (problem) this.resetStream(stream, problem, `channel message rejected: ${problem}`);
+  }
+
+  private onCredit(streamId: number, increment: number): void {
+    if (increment === 0) throw new StreamError('protocol', 'CREDIT of zero');
+    if (streamId === 0) {
+      this.sessionSendCredit += increment;
+      if (this.sessionSendCredit > 0xffffffff) throw new StreamError('flow_control', 'session credit overflow');
+    } else {
+      const stream = this.streams.get(streamId);
+      if (!stream) return;
+      stream.sendCredit += increment;
+      if (stream.sendCredit > 0xffffffff) throw new StreamError('flow_control', 'stream credit overflow');
+    }
+    this.pump();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Codes and limits of the inner stream protocol that runs inside one SBRP session
+ * (docs/protocol.md). Every inner frame is the plaintext of exactly one SBRP Data frame.
+ */
+
+export const INNER_VERSION = 1;
+export const INNER_HEADER_LENGTH = 5; // kind(1) ‖ streamId(4)
+
+export const InnerKind = {
+  HELLO: 0x00,
+  OPEN: 0x01,
+  HEAD: 0x02,
+  DATA: 0x03,
+  END: 0x04,
+  RESET: 0x05,
+  CREDIT: 0x06,
+  MESSAGE: 0x07,
+  EVENT: 0x08,
+  PING: 0x09,
+  PONG: 0x0a,
+  GOAWAY: 0x0b,
+  ERROR: 0x0c,
+} as const;
+export type InnerKind = (typeof InnerKind)[keyof typeof InnerKind];
+
+/** RESET and ERROR codes. Stable: pages and handlers branch on them. */
+export const StreamCode = {
+  cancel: 0x0001,
+  internal: 0x0002,
+  refused: 0x0003,
+  protocol: 0x0004,
+  flow_control: 0x0005,
+  timeout: 0x0006,
+  session_closed: 0x0007,
+  head_too_large: 0x0008,
+  going_away: 0x0009,
+  message_too_large: 0x000a,
+  version: 0x000b,
+} as const;
+export type StreamCodeName = keyof typeof StreamCode;
+
+const names = new Map<number, StreamCodeName>(Object.entries(StreamCode).map(([k, v]) => [v, k as StreamCodeName]));
+
+export function streamCodeName(code: number): StreamCodeName {
+  return names.get(code) ?? 'internal';
+}
+
+/** MESSAGE flags (channels). */
+export const MessageFlag = { text: 0x01, fin: 0x02 } as const;
+
+/**
+ * Limits a side announces in HELLO (what it accepts) and applies locally. Every buffer in the
+ * multiplexer is bounded by one of these (style.md §7).
+ */
+export interface StreamLimits {
+  /** Bytes of DATA/MESSAGE the peer may send on one stream before credit (receive window). */
+  streamWindow: number;
+  /** Bytes of DATA/MESSAGE the peer may send across all streams before credit. */
+  sessionWindow: number;
+  /** Concurrent streams the peer may open towards us. */
+  maxStreams: number;
+  /** Largest encoded head (OPEN/HEAD body) accepted. */
+  maxHeadBytes: number;
+  /** Largest body chunk we send in one frame: small enough to interleave streams fairly. */
+  maxChunk: number;
+  /** A writer's `write()` resolves once its stream has at most this many bytes queued. */
+  writeHighWater: number;
+  /** Streams we wait to open while the peer is at its `maxStreams`. */
+  maxPendingOpens: number;
+  /** Largest channel message reassembled from MESSAGE fragments. */
+  maxMessageBytes: number;
+  /** Largest EVENT body. */
+  maxEventBytes: number;
+}
+
+export const STREAM_DEFAULTS: StreamLimits = {
+  streamWindow: 256 * 1024,
+  sessionWindow: 1024 * 1024,
+  maxStreams: 256,
+  maxHeadBytes: 32 * 1024,
+  maxChunk: 16 * 1024,
+  writeHighWater: 64 * 1024,
+  maxPendingOpens: 1024,
+  maxMessageBytes: 1024 * 1024,
+  maxEventBytes: 32 * 1024,
+};
+
+/** Largest inner body: SBRP plaintext limit (65508) minus the inner header. */
+export const MAX_INNER_BODY = 65508 - INNER_HEADER_LENGTH;
