@@ -14,3 +14,4 @@ export * from './daemon-session.js';
 export * from './daemon-endpoint.js';
 export * from './aead.js';
 export * from './stream/index.js';
+export * from './reconnect-policy.js';

@@ -59,6 +59,8 @@ export class MuxStream {
   sendCredit = 0;
   localEnded = false;
   endSent = false;
+  /** Reset the peer's side right after our END if it has not ended (a complete response to an unread upload). */
+  stopPeerAfterEnd = false;
   responded = false;
   private writer?: Waiter<void>;
 
@@ -245,10 +247,15 @@ export class MuxStream {
     return this.writeReady();
   }
 
-  /** Ends our side after everything queued. Idempotent. */
-  end(): void {
+  /**
+   * Ends our side after everything queued. Idempotent. With `stopPeer`, a peer still sending
+   * (an upload the handler did not read) is told to stop with RESET cancel once our END is out;
+   * what we sent stays intact on its side (docs/protocol.md §6).
+   */
+  end(options: { stopPeer?: boolean } = {}): void {
     if (this.localEnded || this.closed) return;
     this.localEnded = true;
+    this.stopPeerAfterEnd = options.stopPeer ?? false;
     this.enqueue({ kind: InnerKind.END, bytes: new Uint8Array(0), flags: 0 }, 0);
   }
 

@@ -289,6 +289,14 @@ export class Mux implements StreamHost {
       this.sendFrame(item.kind, stream.id, item.bytes);
       if (item.kind === InnerKind.END) {
         stream.endSent = true;
+        if (stream.stopPeerAfterEnd && !stream.remoteEnded) {
+          this.sendFrame(InnerKind.RESET, stream.id, encodeCodeReason(StreamCode.cancel, 'response complete'));
+          this.detach(stream);
+          this.returnSessionCredit(stream.discardBuffered() + stream.unacked);
+          stream.unacked = 0;
+          stream.finish();
+          return true;
+        }
         this.maybeComplete(stream);
       }
       return true;
