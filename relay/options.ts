@@ -23,8 +23,9 @@ export interface RelayLimits {
   /** A destination whose WebSocket send buffer is over this gets `backpressure` (sbrp.md §4). */
   maxBufferedBytes: number;
   /**
-   * Frames a paused/pending session still received after its socket stopped being read (the
-   * rest of one TCP chunk). Bounded although pausing makes it small in practice.
+   * Bytes of client frames held for one paused/pending session. The relay stops reading the
+   * client at the first held frame, so only the rest of one TCP read (≤ 64 KiB) plus one
+   * partly received frame can follow; the default leaves room for that with margin.
    */
   maxHeldBytes: number;
   /** Close a connection that sent nothing for this long (sbrp.md §4: 90 s). */
@@ -81,7 +82,7 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = Object.freeze({
   daemonRate: Object.freeze({ perSecond: 20_000, burst: 40_000 }),
   rateNoticeIntervalMs: 1000,
   maxBufferedBytes: 8 * 1024 * 1024,
-  maxHeldBytes: 1024 * 1024,
+  maxHeldBytes: 256 * 1024,
   idleTimeoutMs: 90_000,
   closeTimeoutMs: 5000,
   maxTokenLength: 4096,
@@ -124,6 +125,9 @@ export function resolveOptions(options: RelayOptions): ResolvedRelayOptions {
   }
   const port = options.port ?? DEFAULTS.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`invalid port ${port}`);
+  if (options.adminKey !== undefined && (typeof options.adminKey !== 'string' || options.adminKey.length < 16)) {
+    throw new RangeError('adminKey must be a string of at least 16 characters');
+  }
   const graceMs = options.graceMs ?? DEFAULTS.graceMs;
   checkPositive('graceMs', graceMs);
   return {

@@ -1,0 +1,102 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CliUsageError, parseRelayArgs } from './cli-args.js';
+
+/** The CLI parser faces whatever a shell or an orchestrator passes: it must fail clearly, never guess. */
+
+const usage = (argv: string[], env: Record<string, string> = {}): string => {
+  try {
+    parseRelayArgs(argv, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(CliUsageError);
+    expect((error as CliUsageError).exitCode).toBe(2);
+    return (error as Error).message;
+  }
+  throw new Error(`accepted ${JSON.stringify(argv)}`);
+};
+
+describe('parseRelayArgs', () => {
+  it('parses every flag in both spellings', () => {
+    const command = parseRelayArgs([
+      '--port', '0', '--host=0.0.0.0', '--admin-key', 'k'.repeat(20), '--grace', '2.5', '--allowed-origins', 'https://a.example,http://localhost:5173',
+      '--debug', '--issuer', 'iss', '--public-url', 'https://relay.example', '--jwks-url=https://cp.example/jwks.json',
+      '--idle-timeout', '45', '--max-connections', '100',
+    ]);
+    expect(command).toEqual({
+      kind: 'run',
+      options: {
+        port: 0, host: '0.0.0.0', adminKey: 'k'.repeat(20), graceMs: 2500, allowedOrigins: ['https://a.example', 'http://localhost:5173'],
+        debug: true, issuer: 'iss', publicUrl: 'https://relay.example', jwksUrl: 'https://cp.example/jwks.json',
+        limits: { idleTimeoutMs: 45_000, maxConnections: 100 },
+      },
+    });
+  });
+
+  it('falls back to environment variables, and a flag wins over its variable', () => {
+    const env = { SIDEBAND_RELAY_PORT: '9000', SIDEBAND_ADMIN_KEY: 'e'.repeat(16), SIDEBAND_RELAY_DEBUG: '1', SIDEBAND_RELAY_GRACE: '10' };
+    expect(parseRelayArgs([], env)).toEqual({ kind: 'run', options: { port: 9000, adminKey: 'e'.repeat(16), debug: true, graceMs: 10_000 } });
+    expect(parseRelayArgs(['--port', '1234'], env)).toMatchObject({ options: { port: 1234 } });
+    expect(parseRelayArgs([], { SIDEBAND_RELAY_PORT: '' })).toEqual({ kind: 'run', options: { debug: false } });
+  });
+
+  it('returns help for --help', () => {
+    expect(parseRelayArgs(['--help'])).toEqual({ kind: 'help' });
+  });
+
+  it.each([
+    [['--prot', '1'], /unknown option "--prot"/],
+    [['8787'], /unexpected argument/],
+    [['--'], /unexpected argument/],
+    [['-p', '1'], /unexpected argument/],
+    [['--port'], /needs a value/],
+    [['--port', '--debug'], /needs a value/],
+    [['--port', '1', '--port', '2'], /given twice/],
+    [['--debug', '--debug'], /given twice/],
+    [['--debug=yes'], /takes no value/],
+    [['--port=-1'], /whole number/],
+    [['--port=65536'], /between 0 and 65535/],
+    [['--port=1e3'], /whole number/],
+    [['--port=0x10'], /whole number/],
+    [['--port= 80'], /whole number/],
+    [['--port=99999999999999999999'], /whole number/],
+    [['--grace=0'], /more than 0/],
+    [['--grace=NaN'], /number of seconds/],
+    [['--grace=Infinity'], /number of seconds/],
+    [['--grace=-5'], /number of seconds/],
+    [['--grace=100000'], /at most 86400/],
+    [['--admin-key=short'], /at least 16/],
+    [['--admin-key', 'has a space in it!!'], /at least 16/],
+    [['--host', 'a b'], /without spaces/],
+    [['--host', 'a\u0000b'], /control characters/],
+    [['--allowed-origins', 'https://a.example/path'], /not an origin/],
+    [['--allowed-origins', 'https://a.example,'], /not an origin/],
+    [['--allowed-origins', 'null'], /not an origin/],
+    [['--public-url', 'javascript:alert(1)'], /http\(s\) URL/],
+    [['--jwks-url', 'not a url'], /not a URL/],
+    [['--max-connections', '0'], /between 1/],
+    [['--__proto__', 'x'], /unknown option/],
+    [['--constructor'], /unknown option/],
+    [[`--${'x'.repeat(5000)}`], /longer than 4096/],
+  ])('rejects %j', (argv, message) => {
+    expect(usage(argv as string[])).toMatch(message);
+  });
+
+  it('rejects a bad environment value with the same clarity', () => {
+    expect(usage([], { SIDEBAND_RELAY_PORT: 'eighty' })).toMatch(/--port must be a whole number/);
+    expect(usage([], { SIDEBAND_RELAY_DEBUG: 'maybe' })).toMatch(/SIDEBAND_RELAY_DEBUG/);
+  });
+
+  it('never throws anything but CliUsageError, whatever the arguments', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string(), fc.constantFrom('--port', '--grace', '--debug', '--allowed-origins', '--host=', '--help'))), (argv) => {
+        try {
+          const result = parseRelayArgs(argv);
+          expect(['run', 'help']).toContain(result.kind);
+        } catch (error) {
+          expect(error).toBeInstanceOf(CliUsageError);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+import { CliUsageError, parseRelayArgs, USAGE } from './cli-args.js';
+import { jsonLineLogger } from './logger.js';
+import { startRelay } from './relay-server.js';
+
+/** `tsx relay/cli.ts --help`. Exit codes: 0 ok, 1 failed to start, 2 bad flag or value. */
+async function main(): Promise<number> {
+  let command;
+  try {
+    command = parseRelayArgs(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof CliUsageError)) throw error;
+    process.stderr.write(`relay: ${error.message}\nTry --help.\n`);
+    return error.exitCode;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const options = command.options;
+  const logger = jsonLineLogger(process.stderr, options.debug ?? false);
+  const relay = await startRelay({ ...options, logger });
+  if (options.adminKey === undefined) {
+    // Printed once, to stdout only, never logged: the operator copies it from here.
+    process.stdout.write(`Generated admin key (shown once): ${relay.adminKey}\n`);
+  }
+  process.stdout.write(`Relay listening on ${relay.url} (WebSocket ${relay.wsUrl})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await relay.close();
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`relay: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

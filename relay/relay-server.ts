@@ -1,0 +1,192 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { newAdminKey } from './control-plane/api-keys.js';
+import { ControlPlane } from './control-plane/control-plane.js';
+import { createControlPlaneApi, MethodNotAllowed } from './control-plane/http-api.js';
+import { MemoryControlPlaneStore } from './control-plane/memory-store.js';
+import { HttpError, sendHttpError, sendJson } from './http-error.js';
+import { redactUrl, silentLogger } from './logger.js';
+import { RelayMetrics } from './metrics.js';
+import { resolveOptions, type RelayOptions } from './options.js';
+import { CloseCode, RelayConnection } from './relay-connection.js';
+import { SessionRouter } from './session-router.js';
+import { TokenVerifier } from './token-verifier.js';
+import { CONNECT_PATH, UpgradeGate } from './upgrade-gate.js';
+
+/** Clock skew allowed on token times (sbrp.md §5). */
+const CLOCK_SKEW_S = 30;
+
+export interface RelayServer {
+  /** HTTP base URL, e.g. `http://127.0.0.1:8787`. */
+  readonly url: string;
+  /** WebSocket endpoint, e.g. `ws://127.0.0.1:8787/v1/connect`. */
+  readonly wsUrl: string;
+  readonly port: number;
+  /** The admin key of the control-plane API (generated when none was given). */
+  readonly adminKey: string;
+  /** The in-process control plane: register daemons and issue tokens without HTTP. */
+  readonly controlPlane: ControlPlane;
+  readonly metrics: RelayMetrics;
+  /** Closes every socket, timer and the listener. Idempotent; resolves when the port is free. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the relay: one Node HTTP server carrying the control-plane API, health and metrics, and
+ * the SBRP WebSocket endpoint `GET /v1/connect` (sbrp.md §4, §5).
+ *
+ * @example
+ * const relay = await startRelay({ port: 0 });
+ * const { daemonId, apiKey } = await relay.controlPlane.registerDaemon({ identityPublicKey });
+ * const { token } = await relay.controlPlane.issuePresenceToken(daemonId);
+ * const ws = new WebSocket(relay.wsUrl, { headers: { authorization: `Bearer ${token}` } });
+ * await relay.close();
+ */
+export async function startRelay(relayOptions: RelayOptions = {}): Promise<RelayServer> {
+  const options = resolveOptions(relayOptions);
+  const logger = relayOptions.logger ?? silentLogger;
+  const store = relayOptions.store ?? new MemoryControlPlaneStore();
+  const metrics = new RelayMetrics();
+  const router = new SessionRouter({
+    graceMs: options.graceMs,
+    limits: options.limits,
+    clockSkewS: CLOCK_SKEW_S,
+    metrics,
+    logger,
+    now: options.now,
+  });
+  const controlPlane = await ControlPlane.create({ store, issuer: options.issuer, isOnline: (did) => router.isOnline(did), now: options.now });
+  const verifier = new TokenVerifier({
+    issuer: options.issuer,
+    ...(options.jwksUrl ? { jwksUrl: options.jwksUrl } : { keys: controlPlane.keyResolver }),
+    maxTokenLength: options.limits.maxTokenLength,
+    clockSkewS: CLOCK_SKEW_S,
+    now: options.now,
+  });
+  const adminKey = options.adminKey ?? newAdminKey();
+  const api = createControlPlaneApi(controlPlane, { adminKey, maxBodyBytes: options.limits.maxBodyBytes });
+
+  const connections = new Set<RelayConnection>();
+  metrics.setGaugeSource({
+    connections: () => {
+      const counts = { client: 0, daemon: 0 };
+      for (const conn of connections) counts[conn.role]++;
+      return counts;
+    },
+    sessions: () => router.sessionCounts(),
+  });
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.limits.maxMessageBytes,
+    // Frames are end-to-end encrypted: compression gains nothing and costs memory per socket.
+    perMessageDeflate: false,
+    // A text message must reach the validator and get malformed_frame (sbrp.md §1), not a 1007 close.
+    skipUTF8Validation: true,
+    clientTracking: false,
+  });
+  const gate = new UpgradeGate({
+    options,
+    verifier,
+    controlPlane,
+    router,
+    wss,
+    metrics,
+    logger,
+    openConnections: () => connections.size,
+    accept: (ws, role, token, registered) => {
+      const conn = new RelayConnection(ws, role, token, {
+        limits: options.limits,
+        metrics,
+        logger,
+        debug: options.debug,
+        now: options.now,
+        onClosed: (closed) => connections.delete(closed),
+      });
+      connections.add(conn);
+      metrics.connectionsAccepted++;
+      if (role === 'daemon') router.attachDaemon(conn);
+      else router.attachClient(conn, registered);
+    },
+  });
+
+  const handleRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    try {
+      if (path === '/healthz') {
+        if (req.method !== 'GET' && req.method !== 'HEAD') throw new MethodNotAllowed('GET');
+        sendJson(res, 200, { ok: true });
+      } else if (path === '/metrics') {
+        if (req.method !== 'GET') throw new MethodNotAllowed('GET');
+        const text = metrics.render();
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      } else if (path === CONNECT_PATH) {
+        throw new HttpError('upgrade_required', 'this endpoint takes a WebSocket upgrade');
+      } else if (!(await api(req, res, path))) {
+        throw new HttpError('not_found', 'no such route');
+      }
+    } catch (error) {
+      const httpError = error instanceof HttpError ? error : new HttpError('internal_error', 'internal error');
+      if (!(error instanceof HttpError)) logger.error('request failed', { url: redactUrl(req.url ?? ''), error: String(error) });
+      if (httpError instanceof MethodNotAllowed) res.setHeader('allow', httpError.allow);
+      // A body left unread (e.g. too large) must not be drained: answer, then drop the connection.
+      if (!req.complete) res.setHeader('connection', 'close');
+      sendHttpError(res, httpError);
+    }
+  };
+
+  // Short header and request timeouts bound what a slow (slowloris) client can hold open; the
+  // longest legitimate request is a 16 KiB JSON body.
+  const server = createServer({ maxHeaderSize: 16 * 1024, headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => void handleRequest(req, res));
+  server.on('upgrade', gate.handle);
+  server.on('clientError', (_error, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+  // Idle sweep (sbrp.md §4: close a connection silent for 90 s). Sockets the relay itself stopped
+  // reading are exempt: their silence is the relay's doing.
+  const idleMs = options.limits.idleTimeoutMs;
+  const sweep = setInterval(() => {
+    const now = options.now();
+    for (const conn of connections) {
+      if (!conn.readingHeld && now - conn.lastSeen > idleMs) conn.close(CloseCode.idle, 'idle');
+    }
+    router.prune();
+  }, Math.max(10, Math.min(5000, Math.floor(idleMs / 3))));
+
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  logger.info('relay listening', { host: options.host, port });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    wsUrl: `ws://${host}:${port}${CONNECT_PATH}`,
+    port,
+    adminKey,
+    controlPlane,
+    metrics,
+    close() {
+      closing ??= (async () => {
+        clearInterval(sweep);
+        router.close();
+        gate.close();
+        server.off('upgrade', gate.handle);
+        for (const conn of [...connections]) conn.terminate();
+        wss.close();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await closed;
+        if (!relayOptions.store) await store.close();
+      })();
+      return closing;
+    },
+  };
+}

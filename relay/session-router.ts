@@ -1,0 +1,252 @@
+import { FrameType, SignalCode } from '../protocol/codes.js';
+import type { Frame } from '../protocol/frame-codec.js';
+import { parseSignal } from '../protocol/frames.js';
+import { HeldFrames } from './held-frames.js';
+import type { HttpErrorCode } from './http-error.js';
+import type { RelayLogger } from './logger.js';
+import type { RelayMetrics, SessionStateName } from './metrics.js';
+import type { RelayLimits } from './options.js';
+import { CloseCode, type RelayConnection } from './relay-connection.js';
+import { RESUME_SCOPE } from './token-verifier.js';
+import { UsedSids } from './used-sids.js';
+
+/** One client connection = one session (sbrp.md §4). */
+interface Session {
+  readonly sid: bigint;
+  readonly did: string;
+  readonly client: RelayConnection;
+  state: SessionStateName;
+  readonly held: HeldFrames;
+}
+
+/** A daemon id the relay knows: its one connection (if online) and the sessions it carries. */
+interface DaemonEntry {
+  readonly did: string;
+  conn: RelayConnection | undefined;
+  readonly sessions: Map<bigint, Session>;
+  /** Grace timer while the daemon is away, or the deadline for pending sessions once it is back. */
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface SessionRouterOptions {
+  graceMs: number;
+  limits: RelayLimits;
+  /** Seconds a token may be past `exp` and still be accepted (for single-use sid memory). */
+  clockSkewS: number;
+  metrics: RelayMetrics;
+  logger: RelayLogger;
+  now: () => number;
+}
+
+/**
+ * The SBRP router (sbrp.md §4): client frames go to the daemon of their token's `did`, daemon
+ * frames go to the client whose session the header SessionID names. It also runs the session
+ * lifecycle across daemon drops: active → paused → pending → active, or expired.
+ *
+ * Frames a client sends while its session is paused or pending are never lost (sbrp.md §3):
+ * the first such frame is held and the relay stops reading that client's socket (`ws.pause()`),
+ * so TCP pushes back on it; the few frames ws had already parsed from the same chunk are held
+ * too (HeldFrames, bounded). After `Signal(ready)` the held frames are flushed in order and
+ * reading resumes. The socket is deliberately *not* paused when the session pauses: a client
+ * that only pings keeps getting Pongs (its liveness check must not fail during the grace
+ * period) and its departure is noticed at once.
+ *
+ * While a session is pending the daemon may send only Signal for it; other frames get
+ * `session_not_found` (N), since the session is not yet bound to the new connection.
+ */
+export class SessionRouter {
+  private readonly options: SessionRouterOptions;
+  private readonly daemons = new Map<string, DaemonEntry>();
+  private readonly sessions = new Map<bigint, Session>();
+  private readonly usedSids: UsedSids;
+  private closed = false;
+
+  constructor(options: SessionRouterOptions) {
+    this.options = options;
+    this.usedSids = new UsedSids(options.limits.maxRememberedSids);
+  }
+
+  isOnline(did: string): boolean {
+    return this.daemons.get(did)?.conn !== undefined;
+  }
+
+  /** Checked right before a client upgrade: 409 for a live or already used `sid`, 429 over the per-daemon limit. */
+  admitClient(did: string, sid: bigint): HttpErrorCode | undefined {
+    if (this.sessions.has(sid) || this.usedSids.has(sid, this.options.now())) return 'sid_in_use';
+    const entry = this.daemons.get(did);
+    if (entry && entry.sessions.size >= this.options.limits.maxSessionsPerDaemon) return 'too_many_sessions';
+    return undefined;
+  }
+
+  /** A new daemon connection; a previous one of the same daemon is replaced (exactly one owner). */
+  attachDaemon(conn: RelayConnection): void {
+    const did = conn.token.did;
+    // Closing the old owner runs daemonLeft synchronously: its sessions pause, then resume below.
+    this.daemons.get(did)?.conn?.close(CloseCode.replaced, 'replaced by a newer connection');
+    let entry = this.daemons.get(did);
+    if (!entry) {
+      entry = { did, conn: undefined, sessions: new Map(), timer: undefined };
+      this.daemons.set(did, entry);
+    }
+    const owner = entry;
+    clearTimeout(owner.timer);
+    owner.timer = undefined;
+    owner.conn = conn;
+    conn.attach({ frame: (frame, raw) => this.fromDaemon(owner, conn, frame, raw), closed: () => this.daemonLeft(owner, conn) });
+    if (owner.sessions.size === 0) return;
+    if (!conn.token.scopes.has(RESUME_SCOPE)) {
+      // sbrp.md §4: daemon back without session:resume → session_expired at once.
+      for (const session of [...owner.sessions.values()]) this.expire(session);
+      return;
+    }
+    for (const session of owner.sessions.values()) {
+      session.state = 'pending';
+      session.client.sendControl('session_pending', session.sid);
+    }
+    owner.timer = setTimeout(() => this.expirePending(owner), this.options.graceMs);
+  }
+
+  /** A new client connection; `registered` says whether its daemon id exists in the control plane. */
+  attachClient(conn: RelayConnection, registered: boolean): void {
+    const sid = conn.token.sid!;
+    const did = conn.token.did;
+    this.usedSids.remember(sid, (conn.token.exp + this.options.clockSkewS) * 1000);
+    if (!registered) return conn.fail('daemon_not_found', sid);
+    const entry = this.daemons.get(did);
+    if (!entry?.conn) return conn.fail('daemon_offline', sid);
+    const session: Session = { sid, did, client: conn, state: 'active', held: new HeldFrames(this.options.limits.maxHeldBytes) };
+    entry.sessions.set(sid, session);
+    this.sessions.set(sid, session);
+    conn.attach({ frame: (frame, raw) => this.fromClient(session, frame, raw), closed: () => this.clientLeft(session) });
+  }
+
+  sessionCounts(): Record<SessionStateName, number> {
+    const counts = { active: 0, paused: 0, pending: 0 };
+    for (const session of this.sessions.values()) counts[session.state]++;
+    return counts;
+  }
+
+  /** Housekeeping for the periodic sweep. */
+  prune(): void {
+    this.usedSids.prune(this.options.now());
+  }
+
+  /**
+   * Clears every timer and stops reacting to connection events, so the server can then drop
+   * every socket without the router pausing sessions or arming grace timers. Idempotent.
+   */
+  close(): void {
+    this.closed = true;
+    for (const entry of this.daemons.values()) {
+      clearTimeout(entry.timer);
+      entry.timer = undefined;
+    }
+  }
+
+  private fromClient(session: Session, frame: Frame, raw: Buffer): void {
+    // sbrp.md §1 Decision: a client frame for another SessionID is terminal for that client.
+    if (frame.sessionId !== session.sid) return session.client.fail('session_not_found', frame.sessionId);
+    if (session.state === 'active') {
+      const daemon = this.daemons.get(session.did)?.conn;
+      if (daemon?.trySend(raw)) {
+        this.options.metrics.forwarded('client_to_daemon', raw.length);
+        return;
+      }
+      // trySend closed a slow daemon (backpressure); that paused this session synchronously.
+    }
+    // Paused or pending: hold the frame and stop reading until the session resumes.
+    if (!session.held.push(raw)) return session.client.fail('internal_error', 0n, 'held frames over the limit');
+    session.client.hold('session');
+  }
+
+  private fromDaemon(entry: DaemonEntry, conn: RelayConnection, frame: Frame, raw: Buffer): void {
+    if (entry.conn !== conn) return;
+    const session = entry.sessions.get(frame.sessionId);
+    if (frame.type === FrameType.Signal) {
+      if (!session) return conn.sendControl('session_not_found', frame.sessionId);
+      const { signal } = parseSignal(frame);
+      if (signal === SignalCode.close) return this.expire(session);
+      if (signal === SignalCode.ready && session.state === 'pending') return this.resume(entry, session);
+      // ready on an active session, or a signal code from a later version: nothing to do.
+      return;
+    }
+    // sbrp.md §1 Decision: unknown or closed session on the daemon connection is not terminal.
+    if (!session || session.state !== 'active') return conn.sendControl('session_not_found', frame.sessionId);
+    if (session.client.trySend(raw)) this.options.metrics.forwarded('daemon_to_client', raw.length);
+    // else the client was closed for backpressure and clientLeft told the daemon session_ended.
+  }
+
+  private resume(entry: DaemonEntry, session: Session): void {
+    session.state = 'active';
+    session.client.sendControl('session_resumed', session.sid);
+    // Flush in order; if the daemon turns out slow it is closed and the session pauses again
+    // with the unsent frames still held.
+    for (let next = session.held.peek(); next && session.state === 'active'; next = session.held.peek()) {
+      if (!entry.conn?.trySend(next)) break;
+      this.options.metrics.forwarded('client_to_daemon', next.length);
+      session.held.shift();
+    }
+    if (session.state === 'active') session.client.release('session');
+    if (entry.conn && ![...entry.sessions.values()].some((s) => s.state === 'pending')) {
+      clearTimeout(entry.timer);
+      entry.timer = undefined;
+    }
+  }
+
+  private daemonLeft(entry: DaemonEntry, conn: RelayConnection): void {
+    if (entry.conn !== conn || this.closed) return;
+    entry.conn = undefined;
+    clearTimeout(entry.timer);
+    entry.timer = undefined;
+    if (entry.sessions.size === 0) {
+      this.daemons.delete(entry.did);
+      return;
+    }
+    for (const session of entry.sessions.values()) {
+      if (session.state === 'paused') continue;
+      session.state = 'paused';
+      session.client.sendControl('session_paused', session.sid);
+    }
+    // sbrp.md §4: grace expires → session_expired.
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      for (const session of [...entry.sessions.values()]) this.expire(session);
+    }, this.options.graceMs);
+  }
+
+  /** The daemon came back but never signalled some sessions within the grace period. */
+  private expirePending(entry: DaemonEntry): void {
+    entry.timer = undefined;
+    for (const session of [...entry.sessions.values()]) {
+      if (session.state === 'pending') this.expire(session);
+    }
+  }
+
+  private clientLeft(session: Session): void {
+    if (this.closed || this.sessions.get(session.sid) !== session) return; // relay closing, or already expired
+    const entry = this.daemons.get(session.did);
+    this.removeSession(session);
+    // sbrp.md §4: client leaves → session_ended to the daemon (when there is one to tell).
+    if (entry?.conn) entry.conn.sendControl('session_ended', session.sid);
+  }
+
+  private expire(session: Session): void {
+    this.removeSession(session);
+    session.client.fail('session_expired', session.sid);
+  }
+
+  private removeSession(session: Session): void {
+    this.sessions.delete(session.sid);
+    session.held.clear();
+    const entry = this.daemons.get(session.did);
+    if (!entry) return;
+    entry.sessions.delete(session.sid);
+    if (!entry.conn && entry.sessions.size === 0) this.dropEntry(entry);
+  }
+
+  private dropEntry(entry: DaemonEntry): void {
+    clearTimeout(entry.timer);
+    entry.timer = undefined;
+    if (this.daemons.get(entry.did) === entry) this.daemons.delete(entry.did);
+  }
+}
