@@ -1,0 +1,288 @@
+import type WebSocket from 'ws';
+import { ClientSession, type ClientSessionEvent } from '../protocol/client-session.js';
+import { bytesEqual } from '../protocol/bytes.js';
+import { IdentityKeyChangedError, SbrpError } from '../protocol/errors.js';
+import { fingerprint } from '../protocol/fingerprint.js';
+import { ReconnectBackoff, shouldRetry } from '../protocol/reconnect-policy.js';
+import { decodeSid } from '../protocol/session-id.js';
+import { nodeAead } from '../node/aead-node.js';
+import { Emitter } from '../node/emitter.js';
+import { ConfigError, ConnectionError, errorCode } from '../node/errors.js';
+import { Heartbeat } from '../node/heartbeat.js';
+import { readJwtClaims } from '../node/jwt-claims.js';
+import { messageBytes, openRelaySocket } from '../node/relay-socket.js';
+import { relayWebSocketUrl } from '../node/relay-url.js';
+import { sleep } from '../node/sleep.js';
+import { CLIENT_DEFAULTS, type ClientEvents, type ClientState, type ConnectClientOptions, type RelayClient } from './client-types.js';
+
+/**
+ * The Node client of one daemon: one session at a time over its own WebSocket, TOFU pinning,
+ * pause/resume, and a full reconnect (new token, new handshake, backoff) whenever a session
+ * ends. An `identity_key_changed` stops it for good: approve the new key in the pin store
+ * (after comparing fingerprints) and connect again.
+ *
+ *   const client = connectClient({ relay, daemonId, getToken, pinStore: new FilePinStore(path) });
+ *   client.onMessage((data) => console.log(new TextDecoder().decode(data)));
+ *   await client.ready();
+ *   client.send(new TextEncoder().encode('hello'));
+ */
+export function connectClient(options: ConnectClientOptions): RelayClient {
+  return new NodeRelayClient(options);
+}
+
+class NodeRelayClient implements RelayClient {
+  private readonly events = new Emitter<ClientEvents>();
+  private readonly wsUrl: string;
+  private readonly backoff: ReconnectBackoff;
+  private readonly abort = new AbortController();
+  private readonly loop: Promise<void>;
+  private stateValue: ClientState = 'connecting';
+  private session?: ClientSession;
+  private ws?: WebSocket;
+  private lastError?: Error;
+  /** What `ready()` rejects with once closed: the terminal error, or `closed` for close(). */
+  private closeError?: Error;
+  private closing?: Promise<void>;
+
+  constructor(private readonly options: ConnectClientOptions) {
+    if (!options.daemonId) throw new ConfigError('daemonId is required');
+    this.wsUrl = options.wsUrl ?? relayWebSocketUrl(options.relay);
+    this.backoff = new ReconnectBackoff(options.reconnect, options.random);
+    if (options.onMessage) this.onMessage(options.onMessage);
+    if (options.signal) {
+      if (options.signal.aborted) queueMicrotask(() => void this.close());
+      else options.signal.addEventListener('abort', () => void this.close(), { once: true, signal: this.abort.signal });
+    }
+    this.loop = this.run();
+  }
+
+  get state(): ClientState {
+    return this.stateValue;
+  }
+
+  get sessionId(): bigint | undefined {
+    return this.session?.sessionId;
+  }
+
+  get error(): Error | undefined {
+    return this.lastError;
+  }
+
+  on<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void, options?: { signal?: AbortSignal }): () => void {
+    return this.events.on(type, listener, options);
+  }
+
+  onMessage(listener: (data: Uint8Array) => void): () => void {
+    return this.events.on('message', ({ data }) => listener(data));
+  }
+
+  ready(): Promise<void> {
+    if (this.stateValue === 'open') return Promise.resolve();
+    if (this.stateValue === 'closed') return Promise.reject(this.closeError);
+    return new Promise((resolve, reject) => {
+      // `state` covers both a new session (open) and a resumed one (paused → pending → open).
+      const off = this.events.on('state', ({ state }) => {
+        if (state === 'open') resolve();
+        else if (state === 'closed') reject(this.closeError);
+        else return;
+        off();
+      });
+    });
+  }
+
+  send(data: Uint8Array): void {
+    const session = this.session;
+    const live = session?.state === 'open' || session?.state === 'paused' || session?.state === 'pending';
+    if (!session || !live || !this.ws) throw new ConnectionError('not_connected', `no open session (state ${this.stateValue})`);
+    const max = this.options.maxBufferedBytes ?? CLIENT_DEFAULTS.maxBufferedBytes;
+    if (this.ws.bufferedAmount > max) throw new SbrpError('backpressure', `relay socket buffers ${this.ws.bufferedAmount} bytes`, session.sessionId);
+    session.sendMessage(data);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const ws = this.ws;
+    this.abort.abort();
+    if (ws) {
+      await new Promise<void>((resolve) => {
+        if (ws.readyState === ws.CLOSED) return resolve();
+        const timer = setTimeout(() => ws.terminate(), 1_000);
+        ws.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        ws.close(1000);
+      });
+    }
+    await this.loop;
+    this.finish(undefined);
+  }
+
+  private finish(error: Error | undefined): void {
+    if (this.stateValue === 'closed') return;
+    if (error) this.lastError = error;
+    this.closeError = error ?? new ConnectionError('closed', 'client closed');
+    this.setState('closed', error);
+    this.events.emit('closed', error ? { error } : {});
+    this.events.removeAll();
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      const error = await this.attempt(signal);
+      if (signal.aborted) return;
+      this.lastError = error;
+      if (!shouldRetry(errorCode(error))) {
+        // identity_key_changed, handshake_failed, forbidden…: a human must act first (sbrp.md §5).
+        this.events.emit('disconnected', { error });
+        this.finish(error);
+        this.abort.abort();
+        return;
+      }
+      const retryInMs = this.backoff.delay();
+      this.events.emit('disconnected', { error, retryInMs });
+      this.setState('reconnecting', error);
+      await sleep(retryInMs, signal);
+    }
+  }
+
+  /** One attempt: token, pin, socket, handshake, then serve until the session ends. */
+  private async attempt(signal: AbortSignal): Promise<Error> {
+    this.setState('connecting');
+    let sessionId: bigint | undefined;
+    let pinned: Uint8Array | undefined;
+    let ws: WebSocket;
+    try {
+      const { token, sid } = await this.options.getToken(signal);
+      sessionId = decodeSid(sid ?? readJwtClaims(token)?.sid);
+      if (sessionId === undefined) return new ConfigError('session token carries no valid sid (sbrp.md §5)');
+      pinned = await this.options.pinStore.get(this.options.daemonId);
+      ws = await openRelaySocket(this.wsUrl, token, { signal, timeoutMs: this.options.connectTimeoutMs });
+    } catch (error) {
+      return error as Error;
+    }
+    const daemonId = this.options.daemonId;
+    const handshakeTimeoutMs = this.options.handshakeTimeoutMs ?? CLIENT_DEFAULTS.handshakeTimeoutMs;
+    return new Promise<Error>((resolve) => {
+      let ended = false;
+      let userOpen = false;
+      const early: Uint8Array[] = [];
+      const maxEarly = this.options.maxHeldMessages ?? CLIENT_DEFAULTS.maxHeldMessages;
+      const wsSend = (frame: Uint8Array): void => {
+        if (ws.readyState === ws.OPEN) ws.send(frame);
+      };
+      const heartbeat = new Heartbeat({
+        intervalMs: this.options.pingIntervalMs ?? CLIENT_DEFAULTS.pingIntervalMs,
+        timeoutMs: this.options.pongTimeoutMs ?? CLIENT_DEFAULTS.pongTimeoutMs,
+        send: wsSend,
+        onDead: () => end(new ConnectionError('relay_silent', 'no Pong from the relay')),
+      });
+      // sbrp.md §2: 30 s from WebSocket open to HandshakeAccept.
+      const handshakeTimer = setTimeout(() => session.handshakeTimedOut(), handshakeTimeoutMs);
+
+      const end = (error: Error): void => {
+        if (ended) return;
+        ended = true;
+        clearTimeout(handshakeTimer);
+        heartbeat.stop();
+        ws.removeAllListeners('message');
+        session.close(); // idempotent; zeroes key material
+        if (ws.readyState !== ws.CLOSED) ws.terminate();
+        if (this.session === session) {
+          this.session = undefined;
+          this.ws = undefined;
+        }
+        resolve(error);
+      };
+
+      const markOpen = (identityPublicKey: Uint8Array, firstContact: boolean): void => {
+        if (ended || userOpen) return;
+        userOpen = true;
+        this.backoff.connected();
+        this.setState(session.state === 'open' ? 'open' : session.state === 'paused' ? 'paused' : 'pending');
+        this.events.emit('open', { sessionId: session.sessionId, identityPublicKey, fingerprint: fingerprint(identityPublicKey), firstContact });
+        for (const data of early.splice(0)) this.events.emit('message', { data });
+      };
+
+      const onEvent = (event: ClientSessionEvent): void => {
+        switch (event.type) {
+          case 'open':
+            clearTimeout(handshakeTimer);
+            if (!event.firstContact) return markOpen(event.identityPublicKey, false);
+            // Pin before anyone sees the session open; the signature verified already (sbrp.md §5).
+            this.options.pinStore.pin(daemonId, event.identityPublicKey).then(
+              (inForce) => {
+                if (bytesEqual(inForce, event.identityPublicKey)) return markOpen(event.identityPublicKey, true);
+                // Someone pinned another key meanwhile: that pin wins, this session does not.
+                const error = new IdentityKeyChangedError(daemonId, fingerprint(inForce), event.fingerprint, event.identityPublicKey, session.sessionId);
+                session.close(error);
+              },
+              (error: Error) => {
+                session.close(new SbrpError('internal_error', `could not persist the pin: ${error.message}`, session.sessionId));
+              },
+            );
+            return;
+          case 'message':
+            if (userOpen) this.events.emit('message', { data: event.data });
+            else if (early.length < maxEarly) early.push(event.data);
+            else session.close(new SbrpError('backpressure', 'too many messages before the pin was written', session.sessionId));
+            return;
+          case 'paused':
+          case 'pending':
+          case 'resumed':
+            if (userOpen) this.setState(event.type === 'resumed' ? 'open' : event.type);
+            this.events.emit(event.type, {});
+            return;
+          case 'replay':
+            this.events.emit('replay', { seq: event.seq });
+            return;
+          case 'rate_limited':
+            this.events.emit('rate_limited', {});
+            return;
+          case 'pong':
+            heartbeat.pong();
+            return;
+          case 'closed':
+            end(event.error ?? new ConnectionError('connection_lost', 'relay connection closed'));
+            return;
+        }
+      };
+
+      const session: ClientSession = new ClientSession({
+        daemonId,
+        sessionId,
+        pinnedIdentity: pinned,
+        send: wsSend,
+        onEvent,
+        maxHeldMessages: this.options.maxHeldMessages,
+        maxHeldBytes: this.options.maxHeldBytes,
+        aead: this.options.aead ?? nodeAead,
+      });
+      ws.on('message', (data, isBinary) => {
+        if (!isBinary) session.close(new SbrpError('malformed_frame', 'text message on the relay socket (sbrp.md §1)'));
+        else session.receive(messageBytes(data));
+      });
+      ws.on('error', () => {}); // 'close' follows and ends the attempt
+      ws.once('close', () => end(session.error ?? new ConnectionError('connection_lost', 'relay connection closed')));
+      if (signal.aborted) return end(new ConnectionError('closed', 'client closed'));
+
+      this.session = session;
+      this.ws = ws;
+      this.setState('handshaking');
+      session.start();
+      heartbeat.start();
+      ws.resume(); // everything is wired: let frames in (openRelaySocket returns it paused)
+    });
+  }
+
+  private setState(state: ClientState, error?: Error): void {
+    if (this.stateValue === 'closed' || this.stateValue === state) return;
+    this.stateValue = state;
+    this.events.emit('state', error ? { state, error } : { state });
+  }
+}

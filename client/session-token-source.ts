@@ -1,0 +1,24 @@
+import { ControlPlaneClient, type ControlPlaneClientOptions } from '../node/control-plane-client.js';
+
+/** What `connectClient` needs for each attempt: a session token and its `sid` (sbrp.md §5). */
+export interface ClientToken {
+  token: string;
+  /** base64url SessionID; read from the token's `sid` claim when omitted. */
+  sid?: string;
+}
+
+export type GetToken = (signal: AbortSignal) => Promise<ClientToken>;
+
+/**
+ * A `getToken` that asks the control plane for a session token with `bearer` (a daemon API
+ * key or the admin key, until device enrollment exists). Each call yields a fresh `sid`.
+ *
+ *   const getToken = controlPlaneTokens({ baseUrl: relay, bearer: apiKey, daemonId });
+ */
+export function controlPlaneTokens(options: ControlPlaneClientOptions & { bearer: string; daemonId: string }): GetToken {
+  const client = new ControlPlaneClient(options);
+  return async (signal) => {
+    const { token, sid } = await client.sessionToken(options.bearer, options.daemonId, signal);
+    return { token, sid };
+  };
+}

@@ -1,0 +1,153 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Parsed daemon CLI flags; `undefined` means "not given" (env and the config file fill in). */
+export interface DaemonCliArgs {
+  relay?: string;
+  apiKey?: string;
+  identity: string;
+  register: boolean;
+  adminKey?: string;
+  label?: string;
+  echo: boolean;
+  help: boolean;
+}
+
+export type ParseResult = { ok: true; args: DaemonCliArgs } | { ok: false; error: string };
+
+export const DAEMON_USAGE = `Usage: tsx daemon/cli.ts [options]
+
+Connects a daemon to a Sideband relay. After --register, the daemon id and API key are saved
+in a 0600 config file next to the identity, so later runs need no flags.
+
+Options:
+  --relay URL          relay base URL, http(s)           env SIDEBAND_RELAY
+  --api-key KEY        daemon API key                    env SIDEBAND_API_KEY
+  --identity PATH      identity file (created if absent) env SIDEBAND_IDENTITY
+                       default ~/.sideband/identity.json
+  --register           register this identity with the control plane (needs --admin-key)
+  --admin-key KEY      relay admin key, for --register   env SIDEBAND_ADMIN_KEY
+  --label NAME         label for --register
+  --echo               echo every message back (demo daemon)
+  -h, --help           show this help
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad flags.`;
+
+const VALUE_FLAGS = { '--relay': 'relay', '--api-key': 'apiKey', '--identity': 'identity', '--admin-key': 'adminKey', '--label': 'label' } as const;
+const BOOLEAN_FLAGS = { '--register': 'register', '--echo': 'echo', '--help': 'help', '-h': 'help' } as const;
+type ValueFlag = keyof typeof VALUE_FLAGS;
+type BooleanFlag = keyof typeof BOOLEAN_FLAGS;
+
+const MAX_VALUE_LENGTH = 4096;
+
+/**
+ * Parses argv (without `node` and the script) with env fallbacks. Never throws and never
+ * echoes a secret back: errors name the flag, not the value.
+ *
+ *   parseDaemonArgs(['--relay', 'http://127.0.0.1:8787', '--echo'], process.env)
+ */
+export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ParseResult {
+  const values: Partial<Record<(typeof VALUE_FLAGS)[ValueFlag], string>> = {};
+  const flags = { register: false, echo: false, help: false };
+  const seen = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (typeof arg !== 'string') return fail(`argument ${i + 1} is not a string`);
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (name in BOOLEAN_FLAGS) {
+      if (eq > 0) return fail(`${name} takes no value`);
+      if (seen.has(name)) return fail(`${name} given twice`);
+      seen.add(name);
+      flags[BOOLEAN_FLAGS[name as BooleanFlag]] = true;
+      continue;
+    }
+    if (!(name in VALUE_FLAGS)) {
+      return fail(arg.startsWith('-') ? `unknown option ${printable(name)}` : `unexpected argument ${printable(arg)}`);
+    }
+    if (seen.has(name)) return fail(`${name} given twice`);
+    seen.add(name);
+    let value: string | undefined;
+    if (eq > 0) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      if (value === undefined || value.startsWith('--') || value in BOOLEAN_FLAGS) return fail(`${name} needs a value`);
+      i++;
+    }
+    const problem = checkValue(value);
+    if (problem) return fail(`${name} ${problem}`);
+    values[VALUE_FLAGS[name as ValueFlag]] = value;
+  }
+  if (flags.help) return { ok: true, args: { identity: '', register: false, echo: false, help: true } };
+
+  const pick = (flag: (typeof VALUE_FLAGS)[ValueFlag], envName: string): string | undefined | { error: string } => {
+    if (values[flag] !== undefined) return values[flag];
+    const fromEnv = env[envName];
+    if (fromEnv === undefined || fromEnv === '') return undefined;
+    const problem = checkValue(fromEnv);
+    return problem ? { error: `${envName} ${problem}` } : fromEnv;
+  };
+  const relay = pick('relay', 'SIDEBAND_RELAY');
+  const apiKey = pick('apiKey', 'SIDEBAND_API_KEY');
+  const identity = pick('identity', 'SIDEBAND_IDENTITY');
+  const adminKey = pick('adminKey', 'SIDEBAND_ADMIN_KEY');
+  for (const v of [relay, apiKey, identity, adminKey]) if (typeof v === 'object') return fail(v.error);
+  const label = values.label;
+
+  if (typeof relay === 'string') {
+    const problem = checkRelayUrl(relay);
+    if (problem) return fail(problem);
+  }
+  for (const [flag, key] of [['--api-key', apiKey], ['--admin-key', adminKey]] as const) {
+    if (typeof key === 'string' && !/^[\x21-\x7e]+$/.test(key)) return fail(`${flag} must be printable ASCII without spaces`);
+  }
+  if (label !== undefined && (label.length > 100 || !/^[^\p{C}]+$/u.test(label))) return fail('--label must be 1 to 100 printable characters');
+  if (flags.register && !adminKey) return fail('--register needs --admin-key (or SIDEBAND_ADMIN_KEY)');
+  if (!flags.register && values.adminKey !== undefined) return fail('--admin-key is only used with --register');
+  if (label !== undefined && !flags.register) return fail('--label is only used with --register');
+
+  return {
+    ok: true,
+    args: {
+      relay: relay as string | undefined,
+      apiKey: apiKey as string | undefined,
+      identity: (identity as string | undefined) ?? join(homedir(), '.sideband', 'identity.json'),
+      register: flags.register,
+      adminKey: adminKey as string | undefined,
+      label,
+      echo: flags.echo,
+      help: false,
+    },
+  };
+}
+
+/** The reason a relay URL is unusable, or undefined. */
+export function checkRelayUrl(relay: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(relay);
+  } catch {
+    return '--relay must be a URL like http://127.0.0.1:8787';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return '--relay must be an http:// or https:// URL';
+  if (url.username || url.password) return '--relay must not contain credentials';
+  if (url.search || url.hash) return '--relay must not contain a query or fragment';
+  return undefined;
+}
+
+function checkValue(value: string): string | undefined {
+  if (value === '') return 'needs a non-empty value';
+  if (value.length > MAX_VALUE_LENGTH) return `value is longer than ${MAX_VALUE_LENGTH} characters`;
+  if (/\p{Cc}/u.test(value)) return 'value contains control characters';
+  return undefined;
+}
+
+/** An argument safe to print in an error: control characters escaped, length capped. */
+function printable(arg: string): string {
+  const short = arg.length > 40 ? `${arg.slice(0, 40)}…` : arg;
+  return JSON.stringify(short);
+}
+
+function fail(error: string): ParseResult {
+  return { ok: false, error };
+}

@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+import { pathToFileURL } from 'node:url';
+import { toBase64Url } from '../protocol/bytes.js';
+import { ControlPlaneClient } from '../node/control-plane-client.js';
+import { errorCode } from '../node/errors.js';
+import { parseDaemonArgs, DAEMON_USAGE } from './cli-args.js';
+import { connectDaemon } from './connect-daemon.js';
+import type { DaemonConnection } from './daemon-types.js';
+import { configPathFor, loadDaemonConfig, saveDaemonConfig, type DaemonConfig } from './daemon-config.js';
+import { loadOrCreateIdentity } from './identity.js';
+
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Resolves when the process should stop (SIGINT/SIGTERM). */
+  stopped: Promise<void>;
+}
+
+/**
+ * The daemon CLI: identity, optional registration, then one relay connection until stopped.
+ * Returns the exit code (0 ok, 1 runtime failure, 2 bad flags).
+ *
+ *   tsx daemon/cli.ts --relay http://127.0.0.1:8787 --register --admin-key KEY --echo
+ */
+export async function runDaemonCli(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: CliIo): Promise<number> {
+  const parsed = parseDaemonArgs(argv, env);
+  if (!parsed.ok) {
+    io.err(`error: ${parsed.error}`);
+    io.err('Run with --help for usage.');
+    return 2;
+  }
+  const args = parsed.args;
+  if (args.help) {
+    io.out(DAEMON_USAGE);
+    return 0;
+  }
+
+  let daemon: DaemonConnection | undefined;
+  try {
+    const { identity, created } = await loadOrCreateIdentity(args.identity);
+    io.out(`identity ${created ? 'created' : 'loaded'}: ${args.identity}`);
+    io.out(`fingerprint ${identity.fingerprint}`);
+
+    const configPath = configPathFor(args.identity);
+    let config: DaemonConfig | undefined = await loadDaemonConfig(configPath);
+    if (args.register) {
+      const relay = args.relay ?? config?.relay;
+      if (!relay) return usageError(io, '--register needs --relay (or SIDEBAND_RELAY)');
+      const registered = await new ControlPlaneClient({ baseUrl: relay }).registerDaemon(args.adminKey!, {
+        identityPublicKey: toBase64Url(identity.publicKey),
+        ...(args.label !== undefined ? { label: args.label } : {}),
+      });
+      config = { relay, daemonId: registered.daemonId, apiKey: registered.apiKey };
+      await saveDaemonConfig(configPath, config);
+      io.out(`registered; config saved to ${configPath}`);
+    }
+
+    const relay = args.relay ?? config?.relay;
+    const apiKey = args.apiKey ?? config?.apiKey;
+    if (!relay) return usageError(io, 'no relay: pass --relay, set SIDEBAND_RELAY, or --register first');
+    if (!apiKey) return usageError(io, 'no API key: pass --api-key, set SIDEBAND_API_KEY, or --register first');
+    if (config?.daemonId) io.out(`daemon id ${config.daemonId}`);
+
+    daemon = connectDaemon({
+      relay,
+      apiKey,
+      identity,
+      // The saved id guards against a key for another daemon, but only when the key is the saved one.
+      daemonId: apiKey === config?.apiKey ? config.daemonId : undefined,
+    });
+    const d = daemon;
+    if (args.echo) {
+      d.onMessage((sessionId, data) => {
+        try {
+          d.send(sessionId, data);
+        } catch (error) {
+          io.err(`echo to session ${sessionId.toString(16)} failed: ${errorCode(error) ?? (error as Error).message}`);
+        }
+      });
+    }
+    d.on('state', ({ state, error }) => {
+      if (state === 'connected') io.out(`connected to ${relay} as daemon ${d.daemonId}`);
+      else io.err(`${state}${error ? `: ${errorCode(error) ?? ''} ${error.message}` : ''}`);
+    });
+    d.on('session_open', ({ sessionId }) => io.out(`session ${sessionId.toString(16)} open`));
+    d.on('session_closed', ({ sessionId, reason }) => io.out(`session ${sessionId.toString(16)} closed (${reason})`));
+
+    const outcome = await Promise.race([
+      io.stopped.then(() => 'stopped' as const),
+      new Promise<'failed'>((resolve) => d.on('state', ({ state }) => state === 'closed' && resolve('failed'))),
+    ]);
+    await d.close();
+    return outcome === 'stopped' ? 0 : 1;
+  } catch (error) {
+    io.err(`error: ${errorCode(error) ? `${errorCode(error)}: ` : ''}${(error as Error).message}`);
+    await daemon?.close();
+    return 1;
+  }
+}
+
+function usageError(io: CliIo, message: string): number {
+  io.err(`error: ${message}`);
+  io.err('Run with --help for usage.');
+  return 2;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  const code = await runDaemonCli(process.argv.slice(2), process.env, {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    stopped,
+  });
+  process.exit(code);
+}

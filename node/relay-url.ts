@@ -1,0 +1,21 @@
+import { ConfigError } from './errors.js';
+
+/**
+ * The WebSocket endpoint of a relay given its HTTP base URL: `http(s)://host[/base]` →
+ * `ws(s)://host[/base]/v1/connect`. A `ws(s)://` URL is taken as the endpoint itself.
+ */
+export function relayWebSocketUrl(relay: string): string {
+  let url: URL;
+  try {
+    url = new URL(relay);
+  } catch {
+    throw new ConfigError(`relay URL ${JSON.stringify(relay)} is not a valid URL`);
+  }
+  if (url.protocol === 'ws:' || url.protocol === 'wss:') return url.toString();
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`relay URL must be http(s) or ws(s), got ${url.protocol}`);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/connect`;
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}
