@@ -39,6 +39,23 @@ describe('parseRelayArgs', () => {
     expect(parseRelayArgs([], { SIDEBAND_RELAY_PORT: '' })).toEqual({ kind: 'run', options: { debug: false } });
   });
 
+  it('parses the storage and pairing flags and their variables', () => {
+    expect(parseRelayArgs(['--data-dir', '/var/lib/sideband', '--quick-connect', '--web-app-url', 'https://app.example'])).toEqual({
+      kind: 'run',
+      options: { dataDir: '/var/lib/sideband', quickConnect: true, webAppUrl: 'https://app.example', debug: false },
+    });
+    expect(parseRelayArgs([], { SIDEBAND_RELAY_DATA_DIR: './data', SIDEBAND_RELAY_QUICK_CONNECT: 'true', SIDEBAND_RELAY_WEB_APP_URL: 'http://localhost:5173' })).toEqual({
+      kind: 'run',
+      options: { dataDir: './data', quickConnect: true, webAppUrl: 'http://localhost:5173', debug: false },
+    });
+    expect(parseRelayArgs([], { SIDEBAND_RELAY_QUICK_CONNECT: '0' })).toEqual({ kind: 'run', options: { debug: false } });
+    expect(usage([], { SIDEBAND_RELAY_QUICK_CONNECT: 'yes' })).toMatch(/SIDEBAND_RELAY_QUICK_CONNECT must be 1, 0, true or false/);
+    expect(usage(['--quick-connect=1'])).toMatch(/takes no value/);
+    expect(usage(['--web-app-url', 'ftp://app.example'])).toMatch(/http\(s\) URL/);
+    expect(usage(['--data-dir', 'a\u0007b'])).toMatch(/control characters/);
+    expect(usage(['--data-dir='])).toMatch(/--data-dir/);
+  });
+
   it('returns help for --help', () => {
     expect(parseRelayArgs(['--help'])).toEqual({ kind: 'help' });
   });

@@ -20,6 +20,10 @@ Options (environment variable in brackets):
   --issuer <iss>           JWT issuer [SIDEBAND_RELAY_ISSUER] (default: public URL or "${DEFAULTS.issuer}")
   --public-url <url>       public base URL of this relay [SIDEBAND_RELAY_PUBLIC_URL]
   --jwks-url <url>         verify tokens against this remote JWKS [SIDEBAND_RELAY_JWKS_URL]
+  --data-dir <dir>         keep control-plane state (daemons, devices, keys) in <dir>/control-plane.sqlite
+                           [SIDEBAND_RELAY_DATA_DIR] (default: in memory, lost on restart)
+  --quick-connect          enable Quick Connect pairing [SIDEBAND_RELAY_QUICK_CONNECT=1] (default off)
+  --web-app-url <url>      web app that pairing links open [SIDEBAND_RELAY_WEB_APP_URL] (default: public URL)
   --grace <seconds>        daemon reconnect grace period [SIDEBAND_RELAY_GRACE] (default ${DEFAULTS.graceMs / 1000})
   --idle-timeout <seconds> close connections silent this long [SIDEBAND_RELAY_IDLE_TIMEOUT] (default ${DEFAULTS.limits.idleTimeoutMs / 1000})
   --max-connections <n>    [SIDEBAND_RELAY_MAX_CONNECTIONS] (default ${DEFAULTS.limits.maxConnections})
@@ -30,7 +34,9 @@ Options (environment variable in brackets):
 
 export type CliCommand = { kind: 'help' } | { kind: 'run'; options: RelayOptions };
 
-type FlagName = 'port' | 'host' | 'admin-key' | 'issuer' | 'public-url' | 'jwks-url' | 'grace' | 'idle-timeout' | 'max-connections' | 'allowed-origins' | 'debug' | 'help';
+type FlagName =
+  | 'port' | 'host' | 'admin-key' | 'issuer' | 'public-url' | 'jwks-url' | 'grace' | 'idle-timeout' | 'max-connections'
+  | 'allowed-origins' | 'data-dir' | 'web-app-url' | 'quick-connect' | 'debug' | 'help';
 
 const VALUE_FLAGS: ReadonlyMap<string, string> = new Map([
   ['port', 'SIDEBAND_RELAY_PORT'],
@@ -43,8 +49,10 @@ const VALUE_FLAGS: ReadonlyMap<string, string> = new Map([
   ['idle-timeout', 'SIDEBAND_RELAY_IDLE_TIMEOUT'],
   ['max-connections', 'SIDEBAND_RELAY_MAX_CONNECTIONS'],
   ['allowed-origins', 'SIDEBAND_RELAY_ALLOWED_ORIGINS'],
+  ['data-dir', 'SIDEBAND_RELAY_DATA_DIR'],
+  ['web-app-url', 'SIDEBAND_RELAY_WEB_APP_URL'],
 ]);
-const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(['debug', 'help']);
+const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(['debug', 'help', 'quick-connect']);
 const MAX_ARG_LENGTH = 4096;
 
 /**
@@ -115,12 +123,26 @@ export function parseRelayArgs(argv: readonly string[], env: Readonly<Record<str
   }
   const origins = get('allowed-origins');
   if (origins !== undefined) options.allowedOrigins = origins.split(',').map((o) => origin(o.trim()));
-  const debugEnv = env.SIDEBAND_RELAY_DEBUG;
-  if (debugEnv !== undefined && !['', '0', '1', 'true', 'false'].includes(debugEnv)) {
-    throw new CliUsageError('SIDEBAND_RELAY_DEBUG must be 1, 0, true or false');
-  }
-  options.debug = flags.has('debug') || debugEnv === '1' || debugEnv === 'true';
+  const dataDir = get('data-dir');
+  if (dataDir !== undefined) options.dataDir = path('data-dir', dataDir);
+  const webAppUrl = get('web-app-url');
+  if (webAppUrl !== undefined) options.webAppUrl = httpUrl('web-app-url', webAppUrl);
+  if (flags.has('quick-connect') || envFlag(env, 'SIDEBAND_RELAY_QUICK_CONNECT')) options.quickConnect = true;
+  options.debug = flags.has('debug') || envFlag(env, 'SIDEBAND_RELAY_DEBUG');
   return { kind: 'run', options };
+}
+
+function envFlag(env: Readonly<Record<string, string | undefined>>, name: string): boolean {
+  const value = env[name];
+  if (value !== undefined && !['', '0', '1', 'true', 'false'].includes(value)) throw new CliUsageError(`${name} must be 1, 0, true or false`);
+  return value === '1' || value === 'true';
+}
+
+function path(name: string, text: string): string {
+  if (text.length === 0 || [...text].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
+    throw new CliUsageError(`--${name} must be a path without control characters`);
+  }
+  return text;
 }
 
 function integer(name: string, text: string, min: number, max: number): number {

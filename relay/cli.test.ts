@@ -52,5 +52,6 @@ describe('relay CLI process', () => {
     expect(healthy).toBe(true);
     expect(result.stdout.match(/Generated admin key \(shown once\): sba_\S+/g)).toHaveLength(1);
     expect(result.stderr).not.toContain('sba_'); // the key is never logged
+    expect(result.stderr).toContain('warning: no --data-dir'); // in-memory state is announced
   });
 });

@@ -20,6 +20,9 @@ async function main(): Promise<number> {
   const options = command.options;
   const logger = jsonLineLogger(process.stderr, options.debug ?? false);
   const relay = await startRelay({ ...options, logger });
+  if (options.dataDir === undefined) {
+    process.stderr.write('relay: warning: no --data-dir: daemons, devices and signing keys live in memory and will not survive a restart\n');
+  }
   if (options.adminKey === undefined) {
     // Printed once, to stdout only, never logged: the operator copies it from here.
     process.stdout.write(`Generated admin key (shown once): ${relay.adminKey}\n`);

@@ -8,16 +8,27 @@ export const HttpErrorStatus = {
   invalid_json: 400,
   invalid_request: 400,
   unauthorized: 401,
+  invalid_signature: 401,
+  challenge_not_found: 401,
   forbidden: 403,
+  quick_connect_disabled: 403,
+  device_revoked: 403,
   not_found: 404,
   daemon_not_found: 404,
+  code_not_found: 404,
+  device_not_found: 404,
   method_not_allowed: 405,
   sid_in_use: 409,
+  daemon_offline: 409,
+  too_many_devices: 409,
+  key_conflict: 409,
+  code_expired: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
   upgrade_required: 426,
   too_many_connections: 429,
   too_many_sessions: 429,
+  rate_limited: 429,
   internal_error: 500,
   jwks_unavailable: 503,
   store_full: 503,
@@ -29,11 +40,14 @@ export class HttpError extends Error {
   override readonly name: string = 'HttpError';
   readonly code: HttpErrorCode;
   readonly status: number;
+  /** Extra response headers (`Retry-After` of a 429). */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(code: HttpErrorCode, message: string) {
+  constructor(code: HttpErrorCode, message: string, headers: Record<string, string> = {}) {
     super(message);
     this.code = code;
     this.status = HttpErrorStatus[code];
+    this.headers = headers;
   }
 
   /** The JSON body. Messages are written by the relay and never hold a token or secret. */
@@ -64,6 +78,7 @@ export function sendHttpError(res: ServerResponse, error: HttpError): void {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
+    ...error.headers,
   });
   res.end(text);
 }

@@ -46,6 +46,12 @@ export interface RelayLimits {
    * `payload_too_large` Control; anything larger is cut by ws with close code 1009.
    */
   maxMessageBytes: number;
+  /** Quick Connect codes one daemon may create per minute; over it → HTTP 429 (sbrp.md §5: 10). */
+  quickConnectsPerMinute: number;
+  /** Unrevoked devices per daemon; a redeem past it → HTTP 409 `too_many_devices`. */
+  maxDevicesPerDaemon: number;
+  /** Outstanding device challenges per device; past it the oldest is dropped. */
+  maxChallengesPerDevice: number;
 }
 
 export interface RelayOptions {
@@ -69,8 +75,17 @@ export interface RelayOptions {
   /** Put diagnostic text in Control frames and HTTP errors (sbrp.md §1 Decision: empty otherwise). */
   debug?: boolean;
   logger?: RelayLogger;
-  /** Control-plane storage; default a fresh in-memory store. */
+  /**
+   * Directory of the control plane's SQLite database (`control-plane.sqlite`, created 0700/0600).
+   * Without it (and without `store`) state lives in memory and is lost on restart.
+   */
+  dataDir?: string;
+  /** Control-plane storage; overrides `dataDir`. Default: SQLite in `dataDir`, else a fresh in-memory store. */
   store?: ControlPlaneStore;
+  /** Enables Quick Connect pairing. Default off: its endpoints answer 403 `quick_connect_disabled`. */
+  quickConnect?: boolean;
+  /** Base URL of the web app that pairing links open (`<webAppUrl>/#pair=<code>`). Default: publicUrl, else the relay URL. */
+  webAppUrl?: string;
   /** Clock in epoch milliseconds (tests). */
   now?: () => number;
 }
@@ -89,6 +104,9 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = Object.freeze({
   maxBodyBytes: 16 * 1024,
   maxRememberedSids: 100_000,
   maxMessageBytes: HEADER_LENGTH + 2 * MAX_PAYLOAD,
+  quickConnectsPerMinute: 10,
+  maxDevicesPerDaemon: 100,
+  maxChallengesPerDevice: 8,
 });
 
 export const DEFAULTS = Object.freeze({
@@ -110,6 +128,9 @@ export interface ResolvedRelayOptions {
   graceMs: number;
   limits: RelayLimits;
   debug: boolean;
+  dataDir: string | undefined;
+  quickConnect: boolean;
+  webAppUrl: string | undefined;
   now: () => number;
 }
 
@@ -141,6 +162,9 @@ export function resolveOptions(options: RelayOptions): ResolvedRelayOptions {
     graceMs,
     limits,
     debug: options.debug ?? false,
+    dataDir: options.dataDir,
+    quickConnect: options.quickConnect ?? false,
+    webAppUrl: options.webAppUrl,
     now: options.now ?? Date.now,
   };
 }

@@ -5,10 +5,13 @@ import { newAdminKey } from './control-plane/api-keys.js';
 import { ControlPlane } from './control-plane/control-plane.js';
 import { createControlPlaneApi, MethodNotAllowed } from './control-plane/http-api.js';
 import { MemoryControlPlaneStore } from './control-plane/memory-store.js';
+import { devicePrincipal } from './control-plane/pairing.js';
+import { SqliteControlPlaneStore } from './control-plane/sqlite-store.js';
+import type { ControlPlaneStore } from './control-plane/store.js';
 import { HttpError, sendHttpError, sendJson } from './http-error.js';
-import { redactUrl, silentLogger } from './logger.js';
+import { redactUrl, silentLogger, type RelayLogger } from './logger.js';
 import { RelayMetrics } from './metrics.js';
-import { resolveOptions, type RelayOptions } from './options.js';
+import { resolveOptions, type RelayOptions, type ResolvedRelayOptions } from './options.js';
 import { CloseCode, RelayConnection } from './relay-connection.js';
 import { SessionRouter } from './session-router.js';
 import { TokenVerifier } from './token-verifier.js';
@@ -16,6 +19,10 @@ import { CONNECT_PATH, UpgradeGate } from './upgrade-gate.js';
 
 /** Clock skew allowed on token times (sbrp.md §5). */
 const CLOCK_SKEW_S = 30;
+/** Longest client token lifetime accepted (sbrp.md §5). */
+const MAX_CLIENT_LIFETIME_S = 300;
+/** How often expired codes, challenges and retired keys are purged from the store. */
+const PURGE_INTERVAL_MS = 60_000;
 
 export interface RelayServer {
   /** HTTP base URL, e.g. `http://127.0.0.1:8787`. */
@@ -46,22 +53,58 @@ export interface RelayServer {
 export async function startRelay(relayOptions: RelayOptions = {}): Promise<RelayServer> {
   const options = resolveOptions(relayOptions);
   const logger = relayOptions.logger ?? silentLogger;
-  const store = relayOptions.store ?? new MemoryControlPlaneStore();
+  const store: ControlPlaneStore = relayOptions.store ??
+    (options.dataDir !== undefined ? SqliteControlPlaneStore.inDirectory(options.dataDir) : new MemoryControlPlaneStore());
+  try {
+    return await start(relayOptions, options, logger, store);
+  } catch (error) {
+    if (!relayOptions.store) await store.close();
+    throw error;
+  }
+}
+
+async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, logger: RelayLogger, store: ControlPlaneStore): Promise<RelayServer> {
   const metrics = new RelayMetrics();
   const router = new SessionRouter({
     graceMs: options.graceMs,
     limits: options.limits,
     clockSkewS: CLOCK_SKEW_S,
+    maxClientLifetimeS: MAX_CLIENT_LIFETIME_S,
     metrics,
     logger,
     now: options.now,
   });
-  const controlPlane = await ControlPlane.create({ store, issuer: options.issuer, isOnline: (did) => router.isOnline(did), now: options.now });
+  // Known once the server listens (port 0); only read by requests, which come after that.
+  let baseUrl = '';
+  const controlPlane = await ControlPlane.create({
+    store,
+    issuer: options.issuer,
+    isOnline: (did) => router.isOnline(did),
+    quickConnect: options.quickConnect,
+    pairingLimits: {
+      quickConnectsPerMinute: options.limits.quickConnectsPerMinute,
+      maxDevicesPerDaemon: options.limits.maxDevicesPerDaemon,
+      maxChallengesPerDevice: options.limits.maxChallengesPerDevice,
+    },
+    urls: () => {
+      const relayUrl = options.publicUrl ?? baseUrl;
+      return { relayUrl, webAppUrl: options.webAppUrl ?? relayUrl };
+    },
+    now: options.now,
+  });
+  // Revocation reaches the data plane through the store's events (in process now; a shared
+  // store such as Redis would carry them from other nodes).
+  const unsubscribe = store.subscribe((event) => {
+    if (event.type !== 'device_revoked') return;
+    const closed = router.revokePrincipal(devicePrincipal(event.deviceId));
+    logger.info('device revoked', { deviceId: event.deviceId, daemonId: event.daemonId, sessionsClosed: closed });
+  });
   const verifier = new TokenVerifier({
     issuer: options.issuer,
     ...(options.jwksUrl ? { jwksUrl: options.jwksUrl } : { keys: controlPlane.keyResolver }),
     maxTokenLength: options.limits.maxTokenLength,
     clockSkewS: CLOCK_SKEW_S,
+    maxClientLifetimeS: MAX_CLIENT_LIFETIME_S,
     now: options.now,
   });
   const adminKey = options.adminKey ?? newAdminKey();
@@ -153,16 +196,31 @@ export async function startRelay(relayOptions: RelayOptions = {}): Promise<Relay
   // Idle sweep (sbrp.md §4: close a connection silent for 90 s). Sockets the relay itself stopped
   // reading are exempt: their silence is the relay's doing.
   const idleMs = options.limits.idleTimeoutMs;
+  let lastPurge = options.now();
+  let purging = false;
   const sweep = setInterval(() => {
     const now = options.now();
     for (const conn of connections) {
       if (!conn.readingHeld && now - conn.lastSeen > idleMs) conn.close(CloseCode.idle, 'idle');
     }
     router.prune();
+    // Short-lived records also expire when read; the purge only keeps the store small.
+    if (!purging && now - lastPurge >= PURGE_INTERVAL_MS) {
+      purging = true;
+      lastPurge = now;
+      controlPlane.purgeExpired().then(
+        () => (purging = false),
+        (error: unknown) => {
+          purging = false;
+          logger.error('store purge failed', { error: String(error) });
+        },
+      );
+    }
   }, Math.max(10, Math.min(5000, Math.floor(idleMs / 3))));
 
   const port = (server.address() as AddressInfo).port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  baseUrl = `http://${host}:${port}`;
   logger.info('relay listening', { host: options.host, port });
 
   let closing: Promise<void> | undefined;
@@ -184,6 +242,8 @@ export async function startRelay(relayOptions: RelayOptions = {}): Promise<Relay
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await closed;
+        unsubscribe();
+        controlPlane.close();
         if (!relayOptions.store) await store.close();
       })();
       return closing;

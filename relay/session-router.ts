@@ -33,6 +33,8 @@ export interface SessionRouterOptions {
   limits: RelayLimits;
   /** Seconds a token may be past `exp` and still be accepted (for single-use sid memory). */
   clockSkewS: number;
+  /** Longest client token lifetime the relay accepts (sbrp.md §5: 300 s). */
+  maxClientLifetimeS: number;
   metrics: RelayMetrics;
   logger: RelayLogger;
   now: () => number;
@@ -59,6 +61,8 @@ export class SessionRouter {
   private readonly daemons = new Map<string, DaemonEntry>();
   private readonly sessions = new Map<bigint, Session>();
   private readonly usedSids: UsedSids;
+  /** Revoked principals (token `sub`) → epoch ms until which tokens issued before the revocation could still be presented. */
+  private readonly revoked = new Map<string, number>();
   private closed = false;
 
   constructor(options: SessionRouterOptions) {
@@ -70,8 +74,12 @@ export class SessionRouter {
     return this.daemons.get(did)?.conn !== undefined;
   }
 
-  /** Checked right before a client upgrade: 409 for a live or already used `sid`, 429 over the per-daemon limit. */
-  admitClient(did: string, sid: bigint): HttpErrorCode | undefined {
+  /**
+   * Checked right before a client upgrade: 403 for a principal revoked while its token was in
+   * flight, 409 for a live or already used `sid`, 429 over the per-daemon limit.
+   */
+  admitClient(did: string, sid: bigint, sub: string): HttpErrorCode | undefined {
+    if ((this.revoked.get(sub) ?? 0) > this.options.now()) return 'forbidden';
     if (this.sessions.has(sid) || this.usedSids.has(sid, this.options.now())) return 'sid_in_use';
     const entry = this.daemons.get(did);
     if (entry && entry.sessions.size >= this.options.limits.maxSessionsPerDaemon) return 'too_many_sessions';
@@ -120,6 +128,29 @@ export class SessionRouter {
     conn.attach({ frame: (frame, raw) => this.fromClient(session, frame, raw), closed: () => this.clientLeft(session) });
   }
 
+  /**
+   * A principal (a device) was revoked: every client session whose token names it gets
+   * `forbidden` (terminal, SID 0, sbrp.md §3) and its daemon `session_ended`; tokens issued
+   * before now are refused at the upgrade until they have certainly expired. Returns how many
+   * sessions were closed.
+   */
+  revokePrincipal(sub: string): number {
+    const until = this.options.now() + (this.options.maxClientLifetimeS + 2 * this.options.clockSkewS) * 1000;
+    this.revoked.delete(sub);
+    if (this.revoked.size >= this.options.limits.maxRememberedSids) {
+      const oldest = this.revoked.keys().next().value;
+      if (oldest !== undefined) this.revoked.delete(oldest);
+    }
+    this.revoked.set(sub, until);
+    let closed = 0;
+    for (const session of [...this.sessions.values()]) {
+      if (session.client.token.sub !== sub) continue;
+      session.client.fail('forbidden', 0n, 'device revoked');
+      closed++;
+    }
+    return closed;
+  }
+
   sessionCounts(): Record<SessionStateName, number> {
     const counts = { active: 0, paused: 0, pending: 0 };
     for (const session of this.sessions.values()) counts[session.state]++;
@@ -128,7 +159,9 @@ export class SessionRouter {
 
   /** Housekeeping for the periodic sweep. */
   prune(): void {
-    this.usedSids.prune(this.options.now());
+    const now = this.options.now();
+    this.usedSids.prune(now);
+    for (const [sub, until] of this.revoked) if (until <= now) this.revoked.delete(sub);
   }
 
   /**

@@ -32,8 +32,9 @@ export interface UpgradeGateDeps {
  * answer and its socket is destroyed, so no unauthenticated peer ever holds a WebSocket.
  *
  *   wrong path → 404 · bad Origin → 403 · over maxConnections → 429 · missing/bad token → 401
- *   daemon token for an unregistered daemon (or sub ≠ did) → 403 · client sid in use → 409
- *   over maxSessionsPerDaemon → 429
+ *   daemon token for an unregistered daemon (or sub ≠ did) → 403
+ *   client token of a revoked device (or of a device paired with another daemon) → 403
+ *   client sid in use → 409 · over maxSessionsPerDaemon → 429
  *
  * A client whose daemon is unknown or offline is upgraded and then told so by a Control frame
  * (sbrp.md §3 daemon_not_found / daemon_offline), as the spec places those after the upgrade.
@@ -88,6 +89,10 @@ export class UpgradeGate {
         return this.refuse(req, socket, new HttpError(error.code, message));
       }
       registered = await this.deps.controlPlane.hasDaemon(token.did);
+      // A device token stays usable for its minute unless the device is revoked meanwhile.
+      if (token.role === 'client' && !(await this.deps.controlPlane.pairing.principalAllowed(token.sub, token.did))) {
+        return this.refuse(req, socket, new HttpError('forbidden', 'device revoked'));
+      }
     } finally {
       this.pending.delete(socket);
     }
@@ -101,8 +106,8 @@ export class UpgradeGate {
       return this.refuse(req, socket, new HttpError('too_many_connections', 'connection limit reached'));
     }
     if (token.role === 'client') {
-      const refusal = this.deps.router.admitClient(token.did, token.sid!);
-      if (refusal) return this.refuse(req, socket, new HttpError(refusal, refusal === 'sid_in_use' ? 'sid already used' : 'session limit reached'));
+      const refusal = this.deps.router.admitClient(token.did, token.sid!, token.sub);
+      if (refusal) return this.refuse(req, socket, new HttpError(refusal, REFUSALS[refusal] ?? refusal));
     }
     socket.off('error', ignoreSocketError);
     this.deps.wss.handleUpgrade(req, socket, head, (ws) => {
@@ -125,6 +130,8 @@ export class UpgradeGate {
     );
   }
 }
+
+const REFUSALS: Partial<Record<string, string>> = { sid_in_use: 'sid already used', too_many_sessions: 'session limit reached', forbidden: 'device revoked' };
 
 function ignoreSocketError(): void {
   // A peer that resets during authentication is not an error of the relay.

@@ -6,7 +6,8 @@ import { encodeSid, randomSessionId } from '../../protocol/session-id.js';
 import { HttpError } from '../http-error.js';
 import { RESUME_SCOPE } from '../token-verifier.js';
 import { apiKeyDaemonId, hashSecret, newApiKey, newDaemonId, secretMatchesHash } from './api-keys.js';
-import { SigningKeyRing } from './signing-keys.js';
+import { DEFAULT_PAIRING_LIMITS, Pairing, type PairingLimits } from './pairing.js';
+import { DEFAULT_SIGNING_KEY_OVERLAP_MS, SigningKeyRing } from './signing-keys.js';
 import { DuplicateRecordError, StoreFullError, type ControlPlaneStore, type DaemonRecord } from './store.js';
 import { TokenIssuer } from './token-issuer.js';
 
@@ -20,6 +21,13 @@ export interface ControlPlaneOptions {
   presenceLifetimeS?: number;
   /** Client session token lifetime in seconds. Default 60; at most 300 (sbrp.md §5). */
   sessionLifetimeS?: number;
+  /** Enables Quick Connect (default off: both endpoints answer 403 `quick_connect_disabled`). */
+  quickConnect?: boolean;
+  pairingLimits?: Partial<PairingLimits>;
+  /** The relay URL devices get at pairing, and the web app the pairing link opens. Default: the issuer. */
+  urls?: () => { relayUrl: string; webAppUrl: string };
+  /** How long a rotated-out signing key stays in the JWKS. Default 2 h. */
+  signingKeyOverlapMs?: number;
   now?: () => number;
 }
 
@@ -78,7 +86,11 @@ export class ControlPlane {
   private readonly isOnline: (daemonId: string) => boolean;
   private readonly presenceLifetimeS: number;
   private readonly sessionLifetimeS: number;
+  private readonly signingKeyOverlapMs: number;
   private readonly now: () => number;
+  private readonly unsubscribe: () => void;
+  /** Quick Connect and device credentials. */
+  readonly pairing: Pairing;
 
   private constructor(options: ControlPlaneOptions, ring: SigningKeyRing) {
     this.issuer = options.issuer;
@@ -95,6 +107,23 @@ export class ControlPlane {
     if (!(this.presenceLifetimeS > 0 && Number.isFinite(this.presenceLifetimeS))) {
       throw new RangeError('presenceLifetimeS must be a finite number > 0');
     }
+    this.signingKeyOverlapMs = options.signingKeyOverlapMs ?? DEFAULT_SIGNING_KEY_OVERLAP_MS;
+    if (!(this.signingKeyOverlapMs > 0 && Number.isFinite(this.signingKeyOverlapMs))) throw new RangeError('signingKeyOverlapMs must be a finite number > 0');
+    const urls = options.urls ?? (() => ({ relayUrl: options.issuer, webAppUrl: options.issuer }));
+    this.pairing = new Pairing({
+      store: this.store,
+      quickConnect: options.quickConnect ?? false,
+      limits: { ...DEFAULT_PAIRING_LIMITS, ...options.pairingLimits },
+      urls,
+      isOnline: this.isOnline,
+      daemonIdentityKey: async (daemonId) => (await this.store.getDaemon(daemonId))?.identityPublicKey,
+      issueSessionToken: (daemonId, principal) => this.issueSessionToken(daemonId, principal),
+      now: this.now,
+    });
+    // A rotation elsewhere (another relay node sharing the store) must reach this node's keys.
+    this.unsubscribe = this.store.subscribe((event) => {
+      if (event.type === 'signing_keys_changed') void this.ring.reload().catch(() => {});
+    });
   }
 
   static async create(options: ControlPlaneOptions): Promise<ControlPlane> {
@@ -141,10 +170,50 @@ export class ControlPlane {
     return matches ? record : undefined;
   }
 
+  /** The current signing key id (changes with `rotateSigningKey`). */
+  get signingKeyId(): string {
+    return this.ring.kid;
+  }
+
   async getDaemon(daemonId: string): Promise<DaemonInfo | undefined> {
     const record = await this.store.getDaemon(daemonId);
     if (!record) return undefined;
     return { daemonId, identityPublicKey: record.identityPublicKey, label: record.label, online: this.isOnline(daemonId) };
+  }
+
+  /**
+   * Replaces a daemon's API key; the old key stops working at once. `currentKey` (when the
+   * daemon itself asks) must still be current at the moment of the swap, so of two concurrent
+   * rotations with the same key exactly one wins; the other gets `key_conflict`.
+   */
+  async rotateApiKey(daemonId: string, currentKey?: string): Promise<{ apiKey: string }> {
+    const record = await this.store.getDaemon(daemonId);
+    if (!record) throw new HttpError('daemon_not_found', 'no such daemon');
+    const expectedHash = currentKey === undefined ? record.apiKeyHash : hashSecret(currentKey);
+    const apiKey = newApiKey(daemonId);
+    if (!(await this.store.replaceApiKeyHash(daemonId, expectedHash, hashSecret(apiKey)))) {
+      throw new HttpError('key_conflict', 'the key was rotated meanwhile; use the newest key');
+    }
+    return { apiKey };
+  }
+
+  /**
+   * Makes a new signing key active. The previous key stays in the JWKS for the overlap (default
+   * 2 h, longer than a presence token lives); any older key leaves at once.
+   */
+  async rotateSigningKey(): Promise<{ kid: string; previousKid: string; previousRetiresAt: number }> {
+    const rotated = await this.ring.rotate(this.signingKeyOverlapMs);
+    return { ...rotated, previousRetiresAt: Math.floor(rotated.previousRetiresAt / 1000) };
+  }
+
+  /** Housekeeping: drops expired codes, challenges, retired keys and long-revoked devices. */
+  async purgeExpired(): Promise<void> {
+    await this.store.purgeExpired(this.now());
+  }
+
+  /** Stops listening to store events. Idempotent. */
+  close(): void {
+    this.unsubscribe();
   }
 
   async hasDaemon(daemonId: string): Promise<boolean> {
@@ -161,7 +230,7 @@ export class ControlPlane {
 
   /**
    * Client token for one connection attempt: a fresh random non-zero `sid` every call
-   * (sbrp.md §5). `principal` is who asked (e.g. "admin", "daemon-key:<id>", later a device id).
+   * (sbrp.md §5). `principal` is who asked ("admin", "daemon-key:<id>", "device:<id>").
    */
   async issueSessionToken(daemonId: string, principal: string): Promise<SessionTokenResponse> {
     if (typeof principal !== 'string' || principal.length === 0) throw new HttpError('invalid_request', 'principal must be non-empty');

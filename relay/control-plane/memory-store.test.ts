@@ -31,4 +31,18 @@ describe('MemoryControlPlaneStore', () => {
     await store.close();
     await store.close();
   });
+
+  it('bounds devices, codes and challenges (store_full)', async () => {
+    const store = new MemoryControlPlaneStore({ maxDevices: 1, maxQuickConnects: 1, maxChallenges: 1 });
+    await store.insertDaemon(record('d'));
+    const device = (deviceId: string) => ({ deviceId, daemonId: 'd', publicKey: 'pk', label: '', createdAt: 0 });
+    await store.insertDevice(device('v1'), 10);
+    await expect(store.insertDevice(device('v2'), 10)).rejects.toBeInstanceOf(StoreFullError);
+    const code = (codeHash: string) => ({ codeHash, daemonId: 'd', createdAt: 0, expiresAt: 1000 });
+    await store.insertQuickConnect(code('a'), { max: 10, windowMs: 60_000 });
+    await expect(store.insertQuickConnect(code('b'), { max: 10, windowMs: 60_000 })).rejects.toBeInstanceOf(StoreFullError);
+    await store.insertChallenge({ challenge: 'c1', deviceId: 'v1', createdAt: 0, expiresAt: 1 }, 5);
+    await store.insertChallenge({ challenge: 'c2', deviceId: 'v1', createdAt: 1, expiresAt: 2 }, 1); // replaces the device's own oldest
+    await expect(store.insertChallenge({ challenge: 'c3', deviceId: 'v2', createdAt: 1, expiresAt: 2 }, 5)).rejects.toBeInstanceOf(StoreFullError);
+  });
 });

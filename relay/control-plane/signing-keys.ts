@@ -1,37 +1,100 @@
 import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, type CompactVerifyGetKey, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
-import type { ControlPlaneStore, SigningKeyRecord } from './store.js';
+import { activeSigningKey, type ControlPlaneStore, type SigningKeyRecord } from './store.js';
+
+/** How long a rotated-out key stays in the JWKS: longer than a presence token lives (sbrp.md §5: ~1 h). */
+export const DEFAULT_SIGNING_KEY_OVERLAP_MS = 2 * 3600_000;
+
+interface Published {
+  jwks: JSONWebKeySet;
+  resolver: CompactVerifyGetKey;
+  /** Epoch ms at which a published key retires and this set must be rebuilt. */
+  validUntil: number;
+}
 
 /**
  * The control plane's Ed25519 JWT signing keys (sbrp.md §5: EdDSA, verified by `kid`). The
- * newest key signs; every stored key is published in the JWKS so tokens signed before a
- * rotation stay verifiable until they expire.
+ * active key (the newest not rotated out) signs; a rotated-out key stays published until its
+ * `retiresAt`, so tokens it signed stay verifiable while they can still be presented. At most two
+ * keys exist after a rotation (store.rotateSigningKey), so the JWKS never holds more than two.
  */
 export class SigningKeyRing {
-  readonly kid: string;
-  readonly privateKey: CryptoKey;
-  readonly jwks: JSONWebKeySet;
-  /** Local key resolver for the in-process relay (no HTTP round trip). */
-  readonly keyResolver: CompactVerifyGetKey;
+  /**
+   * Stable key resolver for an in-process TokenVerifier: it always consults the current set, so
+   * a rotation or a retirement needs no new verifier.
+   */
+  readonly keyResolver: CompactVerifyGetKey = (header, token) => this.published().resolver(header, token);
+  private readonly store: ControlPlaneStore;
+  private readonly now: () => number;
+  private records: SigningKeyRecord[] = [];
+  private activeKid = '';
+  private activeKey: CryptoKey | undefined;
+  private cache: Published | undefined;
+  private reloading: Promise<void> = Promise.resolve();
 
-  private constructor(kid: string, privateKey: CryptoKey, jwks: JSONWebKeySet) {
-    this.kid = kid;
-    this.privateKey = privateKey;
-    this.jwks = jwks;
-    this.keyResolver = createLocalJWKSet(jwks);
+  private constructor(store: ControlPlaneStore, now: () => number) {
+    this.store = store;
+    this.now = now;
   }
 
   /** Loads the keys from the store, creating and storing the first one when there is none. */
   static async load(store: ControlPlaneStore, now: () => number = Date.now): Promise<SigningKeyRing> {
-    let records = await store.listSigningKeys();
-    if (records.length === 0) {
-      await store.insertSigningKey(await generateSigningKey(now()));
-      records = await store.listSigningKeys();
-    }
-    const newest = records.reduce((a, b) => (b.createdAt > a.createdAt ? b : a));
-    const privateKey = await importJWK({ ...newest.privateJwk, alg: 'EdDSA' }, 'EdDSA');
-    if (privateKey instanceof Uint8Array) throw new TypeError('signing key is not an asymmetric key');
-    const jwks: JSONWebKeySet = { keys: records.map((r) => publicJwk(r)) };
-    return new SigningKeyRing(newest.kid, privateKey, jwks);
+    const ring = new SigningKeyRing(store, now);
+    if ((await store.listSigningKeys()).length === 0) await store.insertSigningKey(await generateSigningKey(now()));
+    await ring.reload();
+    return ring;
+  }
+
+  get kid(): string {
+    return this.activeKid;
+  }
+
+  get privateKey(): CryptoKey {
+    return this.activeKey!;
+  }
+
+  /** Public keys still in their validity, for `/.well-known/jwks.json`. */
+  get jwks(): JSONWebKeySet {
+    return this.published().jwks;
+  }
+
+  /** Re-reads the keys (after a rotation here or, through a store event, on another node). Serialized. */
+  reload(): Promise<void> {
+    // A failed reload must not poison the ones queued after it.
+    this.reloading = this.reloading.catch(() => {}).then(async () => {
+      const records = await this.store.listSigningKeys();
+      const active = activeSigningKey(records);
+      if (!active) throw new Error('the store holds no signing key');
+      const privateKey = await importJWK({ ...active.privateJwk, alg: 'EdDSA' }, 'EdDSA');
+      if (privateKey instanceof Uint8Array) throw new TypeError('signing key is not an asymmetric key');
+      this.records = records;
+      this.activeKid = active.kid;
+      this.activeKey = privateKey;
+      this.cache = undefined;
+    });
+    return this.reloading;
+  }
+
+  /**
+   * Makes a new key active; the previous one stays published for `overlapMs`. Any older key
+   * is dropped at once (two rotations within one overlap retire the oldest key early).
+   */
+  async rotate(overlapMs: number = DEFAULT_SIGNING_KEY_OVERLAP_MS): Promise<{ kid: string; previousKid: string; previousRetiresAt: number }> {
+    const now = this.now();
+    const previousKid = this.activeKid;
+    const next = await generateSigningKey(now);
+    await this.store.rotateSigningKey(next, now + overlapMs);
+    await this.reload();
+    return { kid: next.kid, previousKid, previousRetiresAt: now + overlapMs };
+  }
+
+  private published(): Published {
+    const now = this.now();
+    if (this.cache && now < this.cache.validUntil) return this.cache;
+    const live = this.records.filter((r) => r.kid === this.activeKid || r.retiresAt === undefined || r.retiresAt > now);
+    const retirements = live.map((r) => (r.kid === this.activeKid ? Infinity : (r.retiresAt ?? Infinity)));
+    const jwks: JSONWebKeySet = { keys: live.map((r) => publicJwk(r)) };
+    this.cache = { jwks, resolver: createLocalJWKSet(jwks), validUntil: Math.min(Infinity, ...retirements) };
+    return this.cache;
   }
 }
 

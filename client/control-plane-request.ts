@@ -1,0 +1,94 @@
+import { ConfigError, ControlPlaneError } from '../node/errors.js';
+
+/** Transport options shared by the pairing, device-token and owner SDK calls. */
+export interface ControlPlaneCallOptions {
+  /** Injected for tests; the global `fetch` by default. */
+  fetch?: typeof fetch;
+  /** Per-request timeout (default 10 s). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ControlPlaneRequest {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Absolute path, e.g. `/v1/devices/challenge`. */
+  path: string;
+  bearer?: string;
+  body?: unknown;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/**
+ * One JSON call to the control plane at `relay` (its base URL). Every failure is a
+ * `ControlPlaneError` whose `code` is the server's stable `error.code` when it sent one, else
+ * `timeout`, `aborted`, `network_error`, `bad_response` or `http_<status>`.
+ *
+ *   const json = await controlPlaneRequest('https://relay.example', { method: 'POST', path: '/v1/devices/challenge', body: { deviceId } });
+ */
+export async function controlPlaneRequest(relay: string, request: ControlPlaneRequest, options: ControlPlaneCallOptions = {}): Promise<Record<string, unknown>> {
+  const url = endpoint(relay, request.path);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (request.bearer !== undefined) headers.authorization = `Bearer ${request.bearer}`;
+  if (request.body !== undefined) headers['content-type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await (options.fetch ?? fetch)(url, {
+      method: request.method,
+      headers,
+      ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
+      signal,
+    });
+  } catch (error) {
+    if (options.signal?.aborted) throw new ControlPlaneError('aborted', `${request.path} aborted`, 0);
+    if (timeout.aborted) throw new ControlPlaneError('timeout', `${request.path} timed out after ${timeoutMs} ms`, 0);
+    throw new ControlPlaneError('network_error', `${request.path} failed: ${(error as Error).message}`, 0);
+  }
+  let json: unknown;
+  try {
+    json = await response.json();
+  } catch {
+    json = undefined;
+  }
+  if (!response.ok) {
+    const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+    const code = typeof error?.code === 'string' ? error.code : `http_${response.status}`;
+    const message = typeof error?.message === 'string' ? error.message : response.statusText;
+    throw new ControlPlaneError(code, `${request.path}: HTTP ${response.status} ${code}: ${message}`, response.status);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ControlPlaneError('bad_response', `${request.path}: response is not a JSON object`, response.status);
+  }
+  return json as Record<string, unknown>;
+}
+
+/** A non-empty string field of a response, or `bad_response`. */
+export function stringField(json: Record<string, unknown>, key: string): string {
+  const value = json[key];
+  if (typeof value !== 'string' || value === '') throw new ControlPlaneError('bad_response', `response lacks string field ${key}`, 200);
+  return value;
+}
+
+/** A numeric field of a response, or `bad_response`. */
+export function numberField(json: Record<string, unknown>, key: string): number {
+  const value = json[key];
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new ControlPlaneError('bad_response', `response lacks number field ${key}`, 200);
+  return value;
+}
+
+function endpoint(relay: string, path: string): URL {
+  let base: URL;
+  try {
+    base = new URL(relay);
+  } catch {
+    throw new ConfigError(`relay URL ${JSON.stringify(relay)} is not a valid URL`);
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new ConfigError(`relay URL must be http(s), got ${base.protocol}`);
+  if (!base.pathname.endsWith('/')) base.pathname += '/';
+  base.search = '';
+  base.hash = '';
+  return new URL(path.replace(/^\//, ''), base);
+}
