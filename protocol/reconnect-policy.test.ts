@@ -28,7 +28,7 @@ describe('reconnect policy', () => {
   });
 
   it('does not retry closes that need a human, retries the rest', () => {
-    for (const code of ['identity_key_changed', 'handshake_failed', 'forbidden', 'daemon_not_found', 'invalid_config', 'file_insecure']) {
+    for (const code of ['identity_key_changed', 'handshake_failed', 'forbidden', 'daemon_not_found', 'invalid_config', 'file_insecure', 'device_revoked', 'device_not_found']) {
       expect(shouldRetry(code), code).toBe(false);
     }
     for (const code of [undefined, 'unauthorized', 'session_expired', 'daemon_offline', 'connection_lost', 'decrypt_failed', 'sequence_error', 'handshake_timeout', 'internal_error']) {

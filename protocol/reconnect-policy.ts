@@ -75,6 +75,9 @@ const NO_RETRY: ReadonlySet<string> = new Set([
   'forbidden',
   'daemon_not_found',
   'invalid_config',
+  // The owner revoked this device, or it was never enrolled: pairing again is a human step.
+  'device_revoked',
+  'device_not_found',
   // A private file (identity, pins) that is unsafe or corrupt needs a human (node/errors.ts).
   'file_insecure',
   'file_malformed',
