@@ -1,5 +1,6 @@
 import { CLIENT_SESSION_DEFAULTS } from '../protocol/client-session.js';
 import type { Aead } from '../protocol/aead.js';
+import type { SbrpError } from '../protocol/errors.js';
 import { RECONNECT_DEFAULTS, type ReconnectPolicy } from '../protocol/reconnect-policy.js';
 import type { PinStore } from './pin-store.js';
 import type { GetToken } from './session-token-source.js';
@@ -73,6 +74,13 @@ export interface RelayClient {
   /** Why the client closed, or why the last attempt failed. */
   readonly error: Error | undefined;
   /**
+   * Bytes the relay socket holds unsent (0 between sessions). Senders with their own flow
+   * control (connect()'s multiplexer) pause on it instead of hitting `backpressure`.
+   */
+  readonly bufferedAmount: number;
+  /** Calls `listener` each time a frame has been written out (so `bufferedAmount` fell). Returns a remover. */
+  onFlush(listener: () => void): () => void;
+  /**
    * Sends one message (≤ 65508 bytes). Held while paused; throws ConnectionError
    * `not_connected` between sessions and SbrpError `backpressure` over a limit.
    */
@@ -82,6 +90,12 @@ export interface RelayClient {
   on<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void, options?: { signal?: AbortSignal }): () => void;
   /** Resolves when a session is open (at once if it is); rejects if the client closes first. */
   ready(): Promise<void>;
+  /**
+   * Ends the current session (not the client) with `error`: a layer above found it unusable
+   * (its inner protocol failed). The client reconnects with a new session as after a drop,
+   * unless the code is one that must not be retried. No-op between sessions.
+   */
+  endSession(error: SbrpError): void;
   /** Closes the socket and stops every timer. Idempotent. */
   close(): Promise<void>;
 }

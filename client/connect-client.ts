@@ -43,6 +43,11 @@ class NodeRelayClient implements RelayClient {
   /** What `ready()` rejects with once closed: the terminal error, or `closed` for close(). */
   private closeError?: Error;
   private closing?: Promise<void>;
+  private readonly flushListeners = new Set<() => void>();
+  /** ws calls this once a frame left for the kernel: `bufferedAmount` just fell (see onFlush). */
+  private readonly flushed = (): void => {
+    for (const listener of this.flushListeners) listener();
+  };
 
   constructor(private readonly options: ConnectClientOptions) {
     if (!options.daemonId) throw new ConfigError('daemonId is required');
@@ -66,6 +71,15 @@ class NodeRelayClient implements RelayClient {
 
   get error(): Error | undefined {
     return this.lastError;
+  }
+
+  get bufferedAmount(): number {
+    return this.ws?.bufferedAmount ?? 0;
+  }
+
+  onFlush(listener: () => void): () => void {
+    this.flushListeners.add(listener);
+    return () => this.flushListeners.delete(listener);
   }
 
   on<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void, options?: { signal?: AbortSignal }): () => void {
@@ -97,6 +111,10 @@ class NodeRelayClient implements RelayClient {
     const max = this.options.maxBufferedBytes ?? CLIENT_DEFAULTS.maxBufferedBytes;
     if (this.ws.bufferedAmount > max) throw new SbrpError('backpressure', `relay socket buffers ${this.ws.bufferedAmount} bytes`, session.sessionId);
     session.sendMessage(data);
+  }
+
+  endSession(error: SbrpError): void {
+    this.session?.close(error); // ends the attempt; the loop reconnects unless the code forbids it
   }
 
   close(): Promise<void> {
@@ -174,7 +192,7 @@ class NodeRelayClient implements RelayClient {
       const early: Uint8Array[] = [];
       const maxEarly = this.options.maxHeldMessages ?? CLIENT_DEFAULTS.maxHeldMessages;
       const wsSend = (frame: Uint8Array): void => {
-        if (ws.readyState === ws.OPEN) ws.send(frame);
+        if (ws.readyState === ws.OPEN) ws.send(frame, this.flushed);
       };
       const heartbeat = new Heartbeat({
         intervalMs: this.options.pingIntervalMs ?? CLIENT_DEFAULTS.pingIntervalMs,

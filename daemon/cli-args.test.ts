@@ -54,6 +54,26 @@ describe('daemon CLI arguments', () => {
     expect(error([], { SIDEBAND_API_KEY: 'a\nb' })).toMatch(/SIDEBAND_API_KEY/);
   });
 
+  it('--proxy takes an http(s) origin, from the flag or SIDEBAND_PROXY, and excludes --echo', () => {
+    expect(ok(['--proxy', 'http://127.0.0.1:3000']).proxy).toBe('http://127.0.0.1:3000');
+    expect(ok(['--proxy=https://localhost:8443/']).proxy).toBe('https://localhost:8443/');
+    expect(ok([], { SIDEBAND_PROXY: 'http://[::1]:5173' }).proxy).toBe('http://[::1]:5173');
+    expect(ok(['--proxy', 'http://127.0.0.1:1'], { SIDEBAND_PROXY: 'http://127.0.0.1:2' }).proxy).toBe('http://127.0.0.1:1');
+    expect(ok([]).proxy).toBeUndefined();
+    expect(error(['--proxy'])).toMatch(/--proxy needs a value/);
+    expect(error(['--proxy', 'file:///etc/passwd'])).toMatch(/--proxy must be an http/);
+    expect(error(['--proxy', 'javascript:alert(1)'])).toMatch(/--proxy must be an http/);
+    expect(error(['--proxy', '127.0.0.1:3000'])).toMatch(/--proxy must be/);
+    expect(error(['--proxy', 'not a url'])).toMatch(/--proxy must be a URL/);
+    expect(error(['--proxy', 'http://user:pw@127.0.0.1:3000'])).toMatch(/credentials/);
+    expect(error(['--proxy', 'http://127.0.0.1:3000/app'])).toMatch(/origin only/);
+    expect(error(['--proxy', 'http://127.0.0.1:3000/?x=1'])).toMatch(/origin only/);
+    expect(error(['--proxy', 'http://127.0.0.1:3000/#top'])).toMatch(/origin only/);
+    expect(error(['--proxy', 'http://a', '--proxy', 'http://b'])).toMatch(/twice/);
+    expect(error(['--proxy', 'http://127.0.0.1:3000', '--echo'])).toMatch(/exclude each other/);
+    expect(error([], { SIDEBAND_PROXY: 'http://x/\u0007' })).toMatch(/SIDEBAND_PROXY/);
+  });
+
   it('never echoes a secret value in an error', () => {
     const secret = 'SUPERSECRETKEY with space';
     expect(error(['--api-key', secret])).not.toContain('SUPERSECRET');
@@ -62,13 +82,13 @@ describe('daemon CLI arguments', () => {
 
   it('never throws, whatever the argv and env', () => {
     const token = fc.oneof(
-      fc.constantFrom('--relay', '--api-key', '--identity', '--register', '--admin-key', '--label', '--echo', '--help', '-h', '--', '-', '='),
+      fc.constantFrom('--relay', '--api-key', '--identity', '--register', '--admin-key', '--label', '--echo', '--proxy', '--help', '-h', '--', '-', '='),
       fc.string(),
       fc.string({ unit: 'grapheme' }),
-      fc.constantFrom('http://127.0.0.1:1', '--relay=http://x', '--api-key=', 'a\u0000', '\u202e'),
+      fc.constantFrom('http://127.0.0.1:1', '--relay=http://x', '--api-key=', '--proxy=http://127.0.0.1:3000', 'a\u0000', '\u202e'),
     );
     fc.assert(
-      fc.property(fc.array(token, { maxLength: 12 }), fc.dictionary(fc.constantFrom('SIDEBAND_RELAY', 'SIDEBAND_API_KEY', 'SIDEBAND_IDENTITY', 'SIDEBAND_ADMIN_KEY'), fc.string()), (argv, env) => {
+      fc.property(fc.array(token, { maxLength: 12 }), fc.dictionary(fc.constantFrom('SIDEBAND_RELAY', 'SIDEBAND_API_KEY', 'SIDEBAND_IDENTITY', 'SIDEBAND_ADMIN_KEY', 'SIDEBAND_PROXY'), fc.string()), (argv, env) => {
         const result = parseDaemonArgs(argv, env);
         if (result.ok) return typeof result.args.identity === 'string';
         return typeof result.error === 'string' && result.error.length > 0 && result.error.length < 300;

@@ -1,5 +1,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { checkRelayUrl } from '../node/relay-url.js';
+
+export { checkRelayUrl };
 
 /** Parsed daemon CLI flags; `undefined` means "not given" (env and the config file fill in). */
 export interface DaemonCliArgs {
@@ -10,6 +13,8 @@ export interface DaemonCliArgs {
   adminKey?: string;
   label?: string;
   echo: boolean;
+  /** Origin of a local HTTP server to reverse-proxy every request to. */
+  proxy?: string;
   help: boolean;
 }
 
@@ -28,12 +33,17 @@ Options:
   --register           register this identity with the control plane (needs --admin-key)
   --admin-key KEY      relay admin key, for --register   env SIDEBAND_ADMIN_KEY
   --label NAME         label for --register
-  --echo               echo every message back (demo daemon)
+  --proxy URL          reverse-proxy to a local server   env SIDEBAND_PROXY
+                       (an origin, e.g. http://127.0.0.1:3000)
+  --echo               echo every raw session message back (transport test)
   -h, --help           show this help
+
+Without --proxy or --echo the daemon serves a built-in demo app:
+  GET /api/hello?name=x, POST /api/echo (streams the body back), GET /api/clock?n=5 (SSE).
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad flags.`;
 
-const VALUE_FLAGS = { '--relay': 'relay', '--api-key': 'apiKey', '--identity': 'identity', '--admin-key': 'adminKey', '--label': 'label' } as const;
+const VALUE_FLAGS = { '--relay': 'relay', '--api-key': 'apiKey', '--identity': 'identity', '--admin-key': 'adminKey', '--label': 'label', '--proxy': 'proxy' } as const;
 const BOOLEAN_FLAGS = { '--register': 'register', '--echo': 'echo', '--help': 'help', '-h': 'help' } as const;
 type ValueFlag = keyof typeof VALUE_FLAGS;
 type BooleanFlag = keyof typeof BOOLEAN_FLAGS;
@@ -91,7 +101,8 @@ export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<st
   const apiKey = pick('apiKey', 'SIDEBAND_API_KEY');
   const identity = pick('identity', 'SIDEBAND_IDENTITY');
   const adminKey = pick('adminKey', 'SIDEBAND_ADMIN_KEY');
-  for (const v of [relay, apiKey, identity, adminKey]) if (typeof v === 'object') return fail(v.error);
+  const proxy = pick('proxy', 'SIDEBAND_PROXY');
+  for (const v of [relay, apiKey, identity, adminKey, proxy]) if (typeof v === 'object') return fail(v.error);
   const label = values.label;
 
   if (typeof relay === 'string') {
@@ -105,6 +116,11 @@ export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<st
   if (flags.register && !adminKey) return fail('--register needs --admin-key (or SIDEBAND_ADMIN_KEY)');
   if (!flags.register && values.adminKey !== undefined) return fail('--admin-key is only used with --register');
   if (label !== undefined && !flags.register) return fail('--label is only used with --register');
+  if (typeof proxy === 'string') {
+    const problem = checkProxyUrl(proxy);
+    if (problem) return fail(problem);
+    if (flags.echo) return fail('--proxy and --echo exclude each other');
+  }
 
   return {
     ok: true,
@@ -116,22 +132,23 @@ export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<st
       adminKey: adminKey as string | undefined,
       label,
       echo: flags.echo,
+      proxy: proxy as string | undefined,
       help: false,
     },
   };
 }
 
-/** The reason a relay URL is unusable, or undefined. */
-export function checkRelayUrl(relay: string): string | undefined {
+/** The reason a `--proxy` target is unusable, or undefined: an http(s) origin, nothing more. */
+export function checkProxyUrl(proxy: string): string | undefined {
   let url: URL;
   try {
-    url = new URL(relay);
+    url = new URL(proxy);
   } catch {
-    return '--relay must be a URL like http://127.0.0.1:8787';
+    return '--proxy must be a URL like http://127.0.0.1:3000';
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return '--relay must be an http:// or https:// URL';
-  if (url.username || url.password) return '--relay must not contain credentials';
-  if (url.search || url.hash) return '--relay must not contain a query or fragment';
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return '--proxy must be an http:// or https:// URL';
+  if (url.username || url.password) return '--proxy must not contain credentials';
+  if (url.pathname !== '/' || url.search || url.hash) return '--proxy must be an origin only (no path, query or fragment)';
   return undefined;
 }
 

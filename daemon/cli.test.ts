@@ -30,6 +30,19 @@ describe('daemon CLI', () => {
     expect(err[0]).toBe('error: --relay needs a value');
   });
 
+  it('--proxy with a bad target, or with --echo, exits 2 before touching anything', async () => {
+    expect(await runDaemonCli(['--proxy', 'http://127.0.0.1:3000/app'], {}, io())).toBe(2);
+    expect(err[0]).toBe('error: --proxy must be an origin only (no path, query or fragment)');
+    expect(await runDaemonCli(['--proxy', 'http://127.0.0.1:3000', '--echo'], {}, io())).toBe(2);
+    expect(err.join('\n')).toMatch(/exclude each other/);
+    expect(out).toEqual([]);
+  });
+
+  it('--help documents the serving modes', async () => {
+    expect(await runDaemonCli(['--help'], {}, io())).toBe(0);
+    expect(out.join('\n')).toMatch(/--proxy URL[\s\S]*demo app/);
+  });
+
   it('without a relay or key it prints the fingerprint, then exits 2', async () => {
     const identity = join(dir, 'identity.json');
     expect(await runDaemonCli(['--identity', identity], {}, io())).toBe(2);

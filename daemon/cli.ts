@@ -8,6 +8,10 @@ import { connectDaemon } from './connect-daemon.js';
 import type { DaemonConnection } from './daemon-types.js';
 import { configPathFor, loadDaemonConfig, saveDaemonConfig, type DaemonConfig } from './daemon-config.js';
 import { loadOrCreateIdentity } from './identity.js';
+import { demoApp } from './demo-app.js';
+import { listen } from './listen.js';
+import type { Listener } from './listen-types.js';
+import { reverseProxy } from './reverse-proxy.js';
 
 export interface CliIo {
   out: (line: string) => void;
@@ -17,10 +21,11 @@ export interface CliIo {
 }
 
 /**
- * The daemon CLI: identity, optional registration, then one relay connection until stopped.
+ * The daemon CLI: identity, optional registration, then one relay connection until stopped,
+ * serving the demo app, a reverse proxy (`--proxy`) or a raw echo (`--echo`).
  * Returns the exit code (0 ok, 1 runtime failure, 2 bad flags).
  *
- *   tsx daemon/cli.ts --relay http://127.0.0.1:8787 --register --admin-key KEY --echo
+ *   tsx daemon/cli.ts --relay http://127.0.0.1:8787 --register --admin-key KEY --proxy http://127.0.0.1:3000
  */
 export async function runDaemonCli(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: CliIo): Promise<number> {
   const parsed = parseDaemonArgs(argv, env);
@@ -35,7 +40,7 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
     return 0;
   }
 
-  let daemon: DaemonConnection | undefined;
+  let daemon: DaemonConnection | Listener | undefined;
   try {
     const { identity, created } = await loadOrCreateIdentity(args.identity);
     io.out(`identity ${created ? 'created' : 'loaded'}: ${args.identity}`);
@@ -61,15 +66,12 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
     if (!apiKey) return usageError(io, 'no API key: pass --api-key, set SIDEBAND_API_KEY, or --register first');
     if (config?.daemonId) io.out(`daemon id ${config.daemonId}`);
 
-    daemon = connectDaemon({
-      relay,
-      apiKey,
-      identity,
-      // The saved id guards against a key for another daemon, but only when the key is the saved one.
-      daemonId: apiKey === config?.apiKey ? config.daemonId : undefined,
-    });
-    const d = daemon;
+    // The saved id guards against a key for another daemon, but only when the key is the saved one.
+    const daemonId = apiKey === config?.apiKey ? config.daemonId : undefined;
+    let server: Listener | undefined;
     if (args.echo) {
+      const d = connectDaemon({ relay, apiKey, identity, daemonId });
+      daemon = d;
       d.onMessage((sessionId, data) => {
         try {
           d.send(sessionId, data);
@@ -77,7 +79,22 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
           io.err(`echo to session ${sessionId.toString(16)} failed: ${errorCode(error) ?? (error as Error).message}`);
         }
       });
+      io.out('mode: echo (raw session messages)');
+    } else {
+      server = await listen({
+        relay,
+        apiKey,
+        identity,
+        daemonId,
+        fetch: args.proxy ? reverseProxy(args.proxy) : demoApp(),
+        waitUntilConnected: false,
+      });
+      daemon = server;
+      io.out(args.proxy ? `mode: reverse proxy to ${args.proxy}` : 'mode: demo app (GET /api/hello, POST /api/echo, GET /api/clock)');
+      server.on('handler_error', ({ error, sessionId }) => io.err(`handler failed in session ${sessionId.toString(16)}: ${errorCode(error) ?? (error as Error).message}`));
     }
+    // Both modes are a connection with the same events; only what serves the sessions differs.
+    const d: Pick<DaemonConnection, 'on' | 'close' | 'daemonId'> = daemon;
     d.on('state', ({ state, error }) => {
       if (state === 'connected') io.out(`connected to ${relay} as daemon ${d.daemonId}`);
       else io.err(`${state}${error ? `: ${errorCode(error) ?? ''} ${error.message}` : ''}`);
@@ -89,6 +106,8 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
       io.stopped.then(() => 'stopped' as const),
       new Promise<'failed'>((resolve) => d.on('state', ({ state }) => state === 'closed' && resolve('failed'))),
     ]);
+    // SIGINT/SIGTERM: let requests in flight finish (GOAWAY first), briefly.
+    if (server && outcome === 'stopped') await server.shutdown({ timeoutMs: 5_000 });
     await d.close();
     return outcome === 'stopped' ? 0 : 1;
   } catch (error) {

@@ -46,6 +46,11 @@ class RelayDaemon implements DaemonConnection {
   private readonly inboxes = new Map<bigint, SessionInbox>();
   private readonly outbox: OfflineOutbox;
   private readonly overflowing = new Set<bigint>();
+  private readonly flushListeners = new Set<() => void>();
+  /** ws calls this once a frame left for the kernel: `bufferedAmount` just fell (see onFlush). */
+  private readonly flushed = (): void => {
+    for (const listener of this.flushListeners) listener();
+  };
   private endpoint?: DaemonEndpoint;
   private ws?: WebSocket;
   private heartbeat?: Heartbeat;
@@ -95,6 +100,15 @@ class RelayDaemon implements DaemonConnection {
 
   get daemonId(): string | undefined {
     return this.id;
+  }
+
+  get bufferedAmount(): number {
+    return this.ws?.bufferedAmount ?? 0;
+  }
+
+  onFlush(listener: () => void): () => void {
+    this.flushListeners.add(listener);
+    return () => this.flushListeners.delete(listener);
   }
 
   get status(): DaemonStatus {
@@ -341,7 +355,7 @@ class RelayDaemon implements DaemonConnection {
   }
 
   private wsSend(ws: WebSocket, frame: Uint8Array): void {
-    if (ws.readyState === ws.OPEN) ws.send(frame);
+    if (ws.readyState === ws.OPEN) ws.send(frame, this.flushed);
   }
 
   /** After a reconnect: pending Signal(close) of sessions closed offline, then held messages. */

@@ -85,6 +85,13 @@ export interface DaemonConnection {
   readonly status: DaemonStatus;
   /** Known after the first presence token. */
   readonly daemonId: string | undefined;
+  /**
+   * Bytes the relay socket holds unsent (0 while disconnected: check `state`). Senders with
+   * their own flow control (listen's multiplexers) pause on it instead of hitting `backpressure`.
+   */
+  readonly bufferedAmount: number;
+  /** Calls `listener` each time a frame has been written out (so `bufferedAmount` fell). Returns a remover. */
+  onFlush(listener: () => void): () => void;
   /** Installs the message handler (replacing the option); queued messages are delivered to it. */
   onMessage(handler: MessageHandler): void;
   /**

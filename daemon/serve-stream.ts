@@ -52,7 +52,10 @@ export async function serveStream(stream: MuxStream, handler: FetchHandler, opti
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
-    const result = await Promise.race([Promise.resolve().then(() => handler(request)), timeout]);
+    // A client that leaves ends the wait (and its timer) even if the handler ignores its signal.
+    const gone = new Promise<'gone'>((resolve) => controller.signal.addEventListener('abort', () => resolve('gone'), { once: true }));
+    const result = await Promise.race([Promise.resolve().then(() => handler(request)), timeout, gone]);
+    if (result === 'gone') return;
     if (result === 'timeout') {
       controller.abort(new Error('handler timeout'));
       sendError(stream, 504, 'handler_timeout', `The handler did not answer within ${timeoutMs} ms.`);

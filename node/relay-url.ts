@@ -19,3 +19,17 @@ export function relayWebSocketUrl(relay: string): string {
   url.hash = '';
   return url.toString();
 }
+
+/** Why a `--relay` value is unusable for a CLI (http(s), no credentials, query or fragment), or undefined. */
+export function checkRelayUrl(relay: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(relay);
+  } catch {
+    return '--relay must be a URL like http://127.0.0.1:8787';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return '--relay must be an http:// or https:// URL';
+  if (url.username || url.password) return '--relay must not contain credentials';
+  if (url.search || url.hash) return '--relay must not contain a query or fragment';
+  return undefined;
+}

@@ -1,4 +1,4 @@
-import { InnerKind, MessageFlag, type StreamCodeName } from './stream-codes.js';
+import { InnerKind, MESSAGE_COST, MessageFlag, type StreamCodeName } from './stream-codes.js';
 import { StreamError } from './stream-error.js';
 import type { OpenHead, ResponseHead } from './heads.js';
 
@@ -44,7 +44,8 @@ export class MuxStream {
   // inbound
   private readonly chunks: Uint8Array[] = [];
   private readonly messages: ChannelMessage[] = [];
-  private readonly fragments: Uint8Array[] = [];
+  /** The message being reassembled: one buffer grown by doubling, so tiny fragments cost no per-piece objects. */
+  private fragmentBuffer = new Uint8Array(0);
   private fragmentBytes = 0;
   private reader?: Waiter<Uint8Array | ChannelMessage | null>;
   remoteEnded = false;
@@ -122,8 +123,9 @@ export class MuxStream {
     return this.pull(() => {
       const message = this.messages.shift();
       if (message) {
-        this.bufferedIn -= message.data.length;
-        this.host.consumed(this, message.data.length);
+        const cost = message.data.length + MESSAGE_COST;
+        this.bufferedIn -= cost;
+        this.host.consumed(this, cost);
         return message;
       }
       return this.remoteEnded ? null : undefined;
@@ -160,24 +162,32 @@ export class MuxStream {
     this.wakeReader();
   }
 
-  /** @internal MESSAGE fragment from the peer; returns an error code when a limit is broken. */
+  /**
+   * @internal MESSAGE fragment from the peer (already charged against the windows: payload,
+   * plus MESSAGE_COST on the fin fragment); returns an error code when a limit is broken.
+   */
   pushFragment(body: Uint8Array, maxMessageBytes: number, maxQueued: number): StreamCodeName | undefined {
     const flags = body[0] ?? 0;
+    const fin = (flags & MessageFlag.fin) !== 0;
     const piece = body.subarray(1);
-    this.fragmentBytes += piece.length;
-    if (this.fragmentBytes > maxMessageBytes) return 'message_too_large';
-    this.fragments.push(piece.slice());
-    if (!(flags & MessageFlag.fin)) return undefined;
-    if (this.messages.length >= maxQueued) return 'flow_control';
-    const data = new Uint8Array(this.fragmentBytes);
-    let offset = 0;
-    for (const f of this.fragments.splice(0)) {
-      data.set(f, offset);
-      offset += f.length;
+    // An empty non-final fragment would cost no credit and carry nothing (docs/protocol.md §7).
+    if (!fin && piece.length === 0) return 'protocol';
+    if (this.fragmentBytes + piece.length > maxMessageBytes) return 'message_too_large';
+    if (this.fragmentBytes + piece.length > this.fragmentBuffer.length) {
+      const grown = new Uint8Array(Math.min(maxMessageBytes, Math.max(1024, (this.fragmentBytes + piece.length) * 2)));
+      grown.set(this.fragmentBuffer.subarray(0, this.fragmentBytes));
+      this.fragmentBuffer = grown;
     }
+    this.fragmentBuffer.set(piece, this.fragmentBytes);
+    this.fragmentBytes += piece.length;
+    this.bufferedIn += piece.length;
+    if (!fin) return undefined;
+    if (this.messages.length >= maxQueued) return 'flow_control';
+    const data = this.fragmentBuffer.slice(0, this.fragmentBytes);
+    this.fragmentBuffer = new Uint8Array(0);
     this.fragmentBytes = 0;
     this.messages.push({ data, text: (flags & MessageFlag.text) !== 0 });
-    this.bufferedIn += data.length;
+    this.bufferedIn += MESSAGE_COST;
     this.wakeReader();
     return undefined;
   }
@@ -305,7 +315,8 @@ export class MuxStream {
     this.error = error;
     this.outQueue.length = 0;
     this.outBytes = 0;
-    this.fragments.length = 0;
+    this.fragmentBuffer = new Uint8Array(0);
+    this.fragmentBytes = 0;
     this.reader?.reject(error);
     this.reader = undefined;
     this.writer?.reject(error);
@@ -333,9 +344,11 @@ export class MuxStream {
 
   /** @internal Bytes buffered but never read, returned as session credit when the stream dies. */
   discardBuffered(): number {
-    const bytes = this.bufferedIn;
+    const bytes = this.bufferedIn; // includes a half-reassembled message's fragments
     this.chunks.length = 0;
     this.messages.length = 0;
+    this.fragmentBuffer = new Uint8Array(0);
+    this.fragmentBytes = 0;
     this.bufferedIn = 0;
     return bytes;
   }

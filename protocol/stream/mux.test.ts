@@ -248,6 +248,50 @@ describe('inner stream multiplexer', () => {
     expect(await ch.readMessage()).toBeNull();
   });
 
+  it('a burst of tiny channel messages arriving in one socket read never overruns the reader (message cost, §5)', async () => {
+    // Daemon → client frames are batched and delivered in one synchronous burst, as ws does
+    // for a TCP read full of small frames; the reader gets no turn in between.
+    let batch: Uint8Array[] = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ends: { c?: Mux } = {};
+    const { c } = pair({}, {
+      send: (f) => {
+        batch.push(f);
+        timer ??= setTimeout(() => {
+          timer = undefined;
+          for (const frame of batch.splice(0)) ends.c!.receive(frame);
+        }, 2);
+      },
+      onStream: (stream) =>
+        void (async () => {
+          stream.respond({ status: 200, headers: [] });
+          for (let i = 0; i < 3000; i++) await stream.sendMessage(i % 2 ? '' : `m${i}`);
+          stream.end();
+        })(),
+    });
+    ends.c = c;
+    const ch = c.open({ kind: 'channel', path: '/tiny', headers: [] });
+    await ch.response;
+    let count = 0;
+    for (;;) {
+      const m = await ch.readMessage();
+      if (!m) break;
+      expect(new TextDecoder().decode(m.data)).toBe(count % 2 ? '' : `m${count}`);
+      count++;
+    }
+    expect(count).toBe(3000);
+    batch = [];
+  });
+
+  it('rejects an empty non-final MESSAGE fragment, which would cost no credit', async () => {
+    const { c, d } = pair({}, { onStream: (s) => s.respond({ status: 200, headers: [] }) });
+    const ch = c.open({ kind: 'channel', path: '/x', headers: [] });
+    await ch.response;
+    d.receive(encodeInner(InnerKind.MESSAGE, ch.id, Uint8Array.of(0x01)));
+    await flush();
+    await expect(ch.readMessage()).rejects.toMatchObject({ code: 'protocol' });
+  });
+
   it('refuses channel messages over the peer limit before sending', async () => {
     const { c } = pair({}, { onStream: (s) => s.respond({ status: 200, headers: [] }) });
     const ch = c.open({ kind: 'channel', path: '/x', headers: [] });

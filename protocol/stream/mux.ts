@@ -1,4 +1,4 @@
-import { InnerKind, INNER_VERSION, MAX_INNER_BODY, STREAM_DEFAULTS, StreamCode, type StreamCodeName, type StreamLimits } from './stream-codes.js';
+import { InnerKind, INNER_VERSION, MAX_INNER_BODY, MESSAGE_COST, MessageFlag, STREAM_DEFAULTS, StreamCode, type StreamCodeName, type StreamLimits } from './stream-codes.js';
 import { StreamError } from './stream-error.js';
 import {
   decodeCodeReason, decodeGoaway, decodeInner, decodeUint32, encodeCodeReason, encodeGoaway, encodeInner, encodeUint32, type InnerFrame,
@@ -31,7 +31,6 @@ export interface MuxOptions {
 
 const MAX_OUTSTANDING_PINGS = 16;
 const MAX_QUEUED_EVENTS = 256;
-const MAX_QUEUED_MESSAGES = 1024;
 
 /**
  * The inner stream protocol over one SBRP session (design.md, docs/protocol.md): HELLO,
@@ -64,8 +63,8 @@ export class Mux implements StreamHost {
 
   constructor(private readonly options: MuxOptions) {
     const limits = { ...STREAM_DEFAULTS, ...options.limits };
-    // A channel message is credited only once read whole, so it must fit one stream window.
-    limits.maxMessageBytes = Math.min(limits.maxMessageBytes, limits.streamWindow);
+    // A channel message is credited only once read whole, so it and its cost must fit one stream window.
+    limits.maxMessageBytes = Math.max(1, Math.min(limits.maxMessageBytes, limits.streamWindow - MESSAGE_COST));
     limits.maxChunk = Math.max(1024, Math.min(limits.maxChunk, MAX_INNER_BODY));
     this.limits = limits;
     this.nextLocalId = options.role === 'client' ? 1 : 2;
@@ -258,7 +257,8 @@ export class Mux implements StreamHost {
   }
 
   peerMaxMessageBytes(): number {
-    return this.peer?.maxMessageBytes ?? this.limits.maxMessageBytes;
+    if (!this.peer) return this.limits.maxMessageBytes;
+    return Math.max(1, Math.min(this.peer.maxMessageBytes, this.peer.streamWindow - MESSAGE_COST));
   }
 
   // ------------------------------------------------------------------ internals
@@ -304,12 +304,18 @@ export class Mux implements StreamHost {
     const credit = Math.min(stream.sendCredit, this.sessionSendCredit);
     if (credit <= 0) return false;
     const isMessage = item.kind === InnerKind.MESSAGE;
-    const n = Math.min(item.bytes.length, credit);
+    const fin = isMessage && (item.flags & MessageFlag.fin) !== 0;
+    let n: number;
+    if (fin && credit >= item.bytes.length + MESSAGE_COST) n = item.bytes.length;
+    else if (fin) n = Math.min(item.bytes.length - 1, credit); // a non-fin prefix; the fin fragment keeps ≥ 1 byte
+    else n = Math.min(item.bytes.length, credit);
+    if (n <= 0 && !(fin && n === item.bytes.length)) return false;
     const whole = n === item.bytes.length;
+    const cost = n + (fin && whole ? MESSAGE_COST : 0);
     const piece = item.bytes.subarray(0, n);
     if (isMessage) {
       // A partial piece never carries `fin`: the rest follows as another fragment.
-      const flags = whole ? item.flags : item.flags & ~0x02;
+      const flags = whole ? item.flags : item.flags & ~MessageFlag.fin;
       const body = new Uint8Array(1 + n);
       body[0] = flags;
       body.set(piece, 1);
@@ -319,8 +325,8 @@ export class Mux implements StreamHost {
     }
     if (whole) stream.outQueue.shift();
     else item.bytes = item.bytes.subarray(n);
-    stream.sendCredit -= n;
-    this.sessionSendCredit -= n;
+    stream.sendCredit -= cost;
+    this.sessionSendCredit -= cost;
     stream.outBytes -= n;
     return true;
   }
@@ -504,8 +510,10 @@ export class Mux implements StreamHost {
   }
 
   private onData(kind: number, streamId: number, body: Uint8Array): void {
-    const n = kind === InnerKind.MESSAGE ? body.length - 1 : body.length;
-    if (n < 0) throw new StreamError('protocol', 'MESSAGE without flags');
+    const isMessage = kind === InnerKind.MESSAGE;
+    if (isMessage && body.length < 1) throw new StreamError('protocol', 'MESSAGE without flags');
+    // Credit: DATA and MESSAGE payload bytes, plus MESSAGE_COST for a message's fin fragment (§5).
+    const n = isMessage ? body.length - 1 + ((body[0]! & MessageFlag.fin) !== 0 ? MESSAGE_COST : 0) : body.length;
     if (n > this.sessionRecvAvailable) throw new StreamError('flow_control', `peer sent ${n} bytes with ${this.sessionRecvAvailable} session credit`);
     this.sessionRecvAvailable -= n;
     const stream = this.streams.get(streamId);
@@ -525,7 +533,8 @@ export class Mux implements StreamHost {
       return;
     }
     if (stream.head.kind !== 'channel') return this.resetStream(stream, 'protocol', 'MESSAGE on an http stream');
-    const problem = stream.pushFragment(body, this.limits.maxMessageBytes, MAX_QUEUED_MESSAGES);
+    // Each queued message holds MESSAGE_COST of the window, so a compliant peer never passes this.
+    const problem = stream.pushFragment(body, this.limits.maxMessageBytes, Math.ceil(this.limits.streamWindow / MESSAGE_COST));
     if (problem) this.resetStream(stream, problem, `channel message rejected: ${problem}`);
   }
 

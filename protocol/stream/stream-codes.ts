@@ -49,6 +49,14 @@ export function streamCodeName(code: number): StreamCodeName {
 export const MessageFlag = { text: 0x01, fin: 0x02 } as const;
 
 /**
+ * Credit a channel message costs on top of its payload, charged on its fin fragment
+ * (docs/protocol.md §5). Without it an empty or tiny message would cost (almost) nothing, so
+ * a compliant sender could queue any number of them at a receiver that had not read yet; with
+ * it, the window bounds the count of queued messages as well as their bytes.
+ */
+export const MESSAGE_COST = 256;
+
+/**
  * Limits a side announces in HELLO (what it accepts) and applies locally. Every buffer in the
  * multiplexer is bounded by one of these (style.md §7).
  */

@@ -1,6 +1,9 @@
 // Forked by load tests: a real relay in its own process, so its memory can be measured alone.
 import { startRelay, type RelayServer } from '../../relay/index.js';
 import { serveParent, settledMemory } from './child-ipc.js';
+import { MemoryPeak } from './memory-peak.js';
+
+const peak = new MemoryPeak();
 
 let relay: RelayServer | undefined;
 
@@ -11,6 +14,8 @@ serveParent(
       return { url: relay.url, wsUrl: relay.wsUrl, adminKey: relay.adminKey };
     },
     memory: () => settledMemory(),
+    peakStart: () => peak.start(),
+    peakStop: () => peak.stop(),
   },
   async () => {
     await relay?.close();

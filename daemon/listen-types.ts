@@ -1,0 +1,77 @@
+import type { StreamLimits } from '../protocol/stream/stream-codes.js';
+import type { ChannelLimits } from '../web/channel.js';
+import type { ConnectDaemonOptions, DaemonEvents, DaemonStatus } from './daemon-types.js';
+import type { ChannelRequest, ChannelRoutes } from './route-stream.js';
+import type { FetchHandler } from './serve-stream.js';
+
+/** Options, events and the public interface of `listen()` (listen.ts). */
+
+export interface ListenOptions extends Omit<ConnectDaemonOptions, 'identity' | 'onMessage' | 'fetch'> {
+  /** The WHATWG handler every HTTP stream goes to (a Hono app's `fetch` works as is). */
+  fetch: FetchHandler;
+  /** Channel handlers (terminal I/O and the like); without them every channel gets 404. */
+  onChannel?: ChannelRoutes;
+  /** The identity seed, or… */
+  identity?: { seed: Uint8Array };
+  /** …an identity file, created (0600) on first run. Default `~/.sideband/identity.json`, as the CLI. */
+  identityPath?: string;
+  /** Time a handler has for its response head before the client gets 504 (default 30 s). */
+  handlerTimeoutMs?: number;
+  /** Origin of `request.url` in handlers (default `http://localhost`); only path and query come from clients. */
+  baseUrl?: string;
+  /** Inner-protocol limits announced to and enforced on every client (defaults: STREAM_DEFAULTS). */
+  limits?: Partial<StreamLimits>;
+  channelLimits?: Partial<ChannelLimits>;
+  /** Pause body output while the relay socket buffers this much (default 256 KiB, WRITE_GATE_DEFAULTS). */
+  writeHighWaterMark?: number;
+  /** Default deadline of `shutdown()` (default 10 s). */
+  shutdownTimeoutMs?: number;
+  /** Resolve `listen()` only once connected (default true; false resolves after the identity loaded). */
+  waitUntilConnected?: boolean;
+  /** `fetch` used for control-plane calls (presence tokens). */
+  controlPlaneFetch?: typeof fetch;
+}
+
+export const LISTEN_DEFAULTS = Object.freeze({
+  shutdownTimeoutMs: 10_000,
+  /**
+   * The SBRP inbox delivers one TCP read worth of frames before the multiplexer consumes them
+   * (ws emits a read's messages synchronously), and a read of small frames (OPEN, END, CREDIT)
+   * can hold over a thousand. Data is bounded by the stream windows; this bounds the count.
+   */
+  inbox: Object.freeze({ maxMessages: 4096, maxBytes: 4 * 1024 * 1024 }),
+});
+
+export interface ListenEvents extends DaemonEvents {
+  /** A handler failed (a throw, a failed body, a channel handler's rejection); never sent to the client. */
+  handler_error: { error: unknown; sessionId: bigint; request?: Request | ChannelRequest };
+}
+
+export interface ListenStatus extends DaemonStatus {
+  /** Open inner streams across all sessions. */
+  streams: number;
+  shuttingDown: boolean;
+}
+
+export interface Listener {
+  /** Known once connected (always, when `listen()` waited). */
+  readonly daemonId: string | undefined;
+  /** The identity's fingerprint, what users compare when pairing. */
+  readonly fingerprint: string;
+  readonly status: ListenStatus;
+  /**
+   * Sends an event to every connected client (EVENT frame). Returns how many sessions it was
+   * queued for. Throws StreamError `protocol` for a bad name, `message_too_large` over 32 KiB.
+   */
+  publish(name: string, data?: unknown): number;
+  on<K extends keyof ListenEvents>(type: K, listener: (event: ListenEvents[K]) => void, options?: { signal?: AbortSignal }): () => void;
+  /** Resolves once connected to the relay (at once if connected before). */
+  ready(): Promise<void>;
+  /**
+   * Graceful stop: GOAWAY on every session (clients open no new streams), wait for open streams
+   * to finish up to `timeoutMs`, then `close()`. Idempotent.
+   */
+  shutdown(options?: { timeoutMs?: number }): Promise<void>;
+  /** Stops at once: every open stream fails (handlers see `request.signal` abort). Idempotent. */
+  close(): Promise<void>;
+}
