@@ -15,6 +15,12 @@ export interface DaemonCliArgs {
   echo: boolean;
   /** Origin of a local HTTP server to reverse-proxy every request to. */
   proxy?: string;
+  /** Print a Quick Connect code (pairing) once connected. */
+  quickConnect: boolean;
+  /** Owner commands: run once and exit, without serving. */
+  listDevices: boolean;
+  revokeDevice?: string;
+  rotateKey: boolean;
   help: boolean;
 }
 
@@ -36,15 +42,37 @@ Options:
   --proxy URL          reverse-proxy to a local server   env SIDEBAND_PROXY
                        (an origin, e.g. http://127.0.0.1:3000)
   --echo               echo every raw session message back (transport test)
+  --quick-connect      once connected, print a pairing code, its link and a QR code
   -h, --help           show this help
+
+Owner commands (run once, print, exit; use the saved config or --relay/--api-key):
+  --list-devices       list paired devices
+  --revoke-device ID   revoke a device; its open session is closed at once
+  --rotate-key         replace the API key (the old one stops working) and save it
 
 Without --proxy or --echo the daemon serves a built-in demo app:
   GET /api/hello?name=x, POST /api/echo (streams the body back), GET /api/clock?n=5 (SSE).
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad flags.`;
 
-const VALUE_FLAGS = { '--relay': 'relay', '--api-key': 'apiKey', '--identity': 'identity', '--admin-key': 'adminKey', '--label': 'label', '--proxy': 'proxy' } as const;
-const BOOLEAN_FLAGS = { '--register': 'register', '--echo': 'echo', '--help': 'help', '-h': 'help' } as const;
+const VALUE_FLAGS = {
+  '--relay': 'relay',
+  '--api-key': 'apiKey',
+  '--identity': 'identity',
+  '--admin-key': 'adminKey',
+  '--label': 'label',
+  '--proxy': 'proxy',
+  '--revoke-device': 'revokeDevice',
+} as const;
+const BOOLEAN_FLAGS = {
+  '--register': 'register',
+  '--echo': 'echo',
+  '--quick-connect': 'quickConnect',
+  '--list-devices': 'listDevices',
+  '--rotate-key': 'rotateKey',
+  '--help': 'help',
+  '-h': 'help',
+} as const;
 type ValueFlag = keyof typeof VALUE_FLAGS;
 type BooleanFlag = keyof typeof BOOLEAN_FLAGS;
 
@@ -58,7 +86,7 @@ const MAX_VALUE_LENGTH = 4096;
  */
 export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ParseResult {
   const values: Partial<Record<(typeof VALUE_FLAGS)[ValueFlag], string>> = {};
-  const flags = { register: false, echo: false, help: false };
+  const flags = { register: false, echo: false, quickConnect: false, listDevices: false, rotateKey: false, help: false };
   const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -88,7 +116,7 @@ export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<st
     if (problem) return fail(`${name} ${problem}`);
     values[VALUE_FLAGS[name as ValueFlag]] = value;
   }
-  if (flags.help) return { ok: true, args: { identity: '', register: false, echo: false, help: true } };
+  if (flags.help) return { ok: true, args: { identity: '', register: false, echo: false, quickConnect: false, listDevices: false, rotateKey: false, help: true } };
 
   const pick = (flag: (typeof VALUE_FLAGS)[ValueFlag], envName: string): string | undefined | { error: string } => {
     if (values[flag] !== undefined) return values[flag];
@@ -116,6 +144,14 @@ export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<st
   if (flags.register && !adminKey) return fail('--register needs --admin-key (or SIDEBAND_ADMIN_KEY)');
   if (!flags.register && values.adminKey !== undefined) return fail('--admin-key is only used with --register');
   if (label !== undefined && !flags.register) return fail('--label is only used with --register');
+  const revokeDevice = values.revokeDevice;
+  if (revokeDevice !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(revokeDevice)) return fail('--revoke-device needs a device id (letters, digits, _ and -)');
+  const commands = [flags.listDevices, revokeDevice !== undefined, flags.rotateKey].filter(Boolean).length;
+  if (commands > 1) return fail('--list-devices, --revoke-device and --rotate-key are separate commands: give one');
+  if (commands === 1 && (flags.echo || flags.quickConnect || values.proxy !== undefined)) {
+    return fail('owner commands run once and exit: they do not combine with --echo, --proxy or --quick-connect');
+  }
+  if (flags.quickConnect && flags.echo) return fail('--quick-connect pairs a device for the HTTP daemon; it does not combine with --echo');
   if (typeof proxy === 'string') {
     const problem = checkProxyUrl(proxy);
     if (problem) return fail(problem);
@@ -133,6 +169,10 @@ export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<st
       label,
       echo: flags.echo,
       proxy: proxy as string | undefined,
+      quickConnect: flags.quickConnect,
+      listDevices: flags.listDevices,
+      revokeDevice,
+      rotateKey: flags.rotateKey,
       help: false,
     },
   };

@@ -8,6 +8,7 @@ import { connectDaemon } from './connect-daemon.js';
 import type { DaemonConnection } from './daemon-types.js';
 import { configPathFor, loadDaemonConfig, saveDaemonConfig, type DaemonConfig } from './daemon-config.js';
 import { loadOrCreateIdentity } from './identity.js';
+import { printDevices, printQuickConnect, printRevokeDevice, rotateApiKeyAndSave } from './quick-connect-cli.js';
 import { demoApp } from './demo-app.js';
 import { listen } from './listen.js';
 import type { Listener } from './listen-types.js';
@@ -68,6 +69,20 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
 
     // The saved id guards against a key for another daemon, but only when the key is the saved one.
     const daemonId = apiKey === config?.apiKey ? config.daemonId : undefined;
+    const owner = { relay, apiKey, out: io.out };
+    if (args.listDevices) {
+      await printDevices(owner);
+      return 0;
+    }
+    if (args.revokeDevice !== undefined) {
+      await printRevokeDevice({ ...owner, deviceId: args.revokeDevice });
+      return 0;
+    }
+    if (args.rotateKey) {
+      if (!config?.daemonId) return usageError(io, '--rotate-key needs the saved config of a registered daemon (run --register first)');
+      await rotateApiKeyAndSave({ ...owner, daemonId: config.daemonId, configPath });
+      return 0;
+    }
     let server: Listener | undefined;
     if (args.echo) {
       const d = connectDaemon({ relay, apiKey, identity, daemonId });
@@ -95,9 +110,15 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
     }
     // Both modes are a connection with the same events; only what serves the sessions differs.
     const d: Pick<DaemonConnection, 'on' | 'close' | 'daemonId'> = daemon;
+    let paired = false;
     d.on('state', ({ state, error }) => {
       if (state === 'connected') io.out(`connected to ${relay} as daemon ${d.daemonId}`);
       else io.err(`${state}${error ? `: ${errorCode(error) ?? ''} ${error.message}` : ''}`);
+      // A code redeemed while the daemon is offline is burned (409): print it only once connected.
+      if (state === 'connected' && args.quickConnect && !paired) {
+        paired = true;
+        printQuickConnect(owner).catch((e: unknown) => io.err(`quick connect failed: ${errorCode(e) ?? ''} ${(e as Error).message}`));
+      }
     });
     d.on('session_open', ({ sessionId }) => io.out(`session ${sessionId.toString(16)} open`));
     d.on('session_closed', ({ sessionId, reason }) => io.out(`session ${sessionId.toString(16)} closed (${reason})`));

@@ -93,7 +93,9 @@ export interface RelayOptions {
 export const DEFAULT_LIMITS: Readonly<RelayLimits> = Object.freeze({
   maxConnections: 10_000,
   maxSessionsPerDaemon: 4096,
-  clientRate: Object.freeze({ perSecond: 1000, burst: 2000 }),
+  // Messages, not bytes: the inner protocol sends 16 KiB pieces, so 5000/s still lets one
+  // client upload ~80 MB/s, while a flood of tiny frames is capped.
+  clientRate: Object.freeze({ perSecond: 5000, burst: 10_000 }),
   daemonRate: Object.freeze({ perSecond: 20_000, burst: 40_000 }),
   rateNoticeIntervalMs: 1000,
   maxBufferedBytes: 8 * 1024 * 1024,
