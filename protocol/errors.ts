@@ -21,7 +21,7 @@ export class SbrpError extends Error {
 
   /** Numeric value: the Control code on the wire, or 0xE0xx for endpoint-only codes. */
   get numericCode(): number {
-    return code_value(this.code);
+    return numericValue(this.code);
   }
 
   /** Builds the error an endpoint raises on receiving a terminal Control frame. */
@@ -32,7 +32,7 @@ export class SbrpError extends Error {
   }
 }
 
-function code_value(code: SbrpErrorCode): number {
+function numericValue(code: SbrpErrorCode): number {
   return code in ControlCode ? ControlCode[code as ControlName] : EndpointCode[code as EndpointCodeName];
 }
 
