@@ -1,6 +1,6 @@
 import { utf8 } from '../protocol/bytes.js';
 import { toBase64Url } from '../protocol/bytes.js';
-import { controlPlaneRequest, numberField, stringField, type ControlPlaneCallOptions } from './control-plane-request.js';
+import { controlPlaneRequest, numberField, stringField, type ControlPlaneCallOptions } from '../node/control-plane-request.js';
 import type { DeviceKey } from './device-key.js';
 import type { PairedDevice } from './pairing.js';
 

@@ -4,7 +4,7 @@ import { fingerprint } from '../protocol/fingerprint.js';
 import { writeFileAtomic } from '../node/atomic-write.js';
 import { ControlPlaneError, FileError } from '../node/errors.js';
 import { parsePrivateJson, readPrivateFile } from '../node/private-file.js';
-import { controlPlaneRequest, stringField, type ControlPlaneCallOptions } from './control-plane-request.js';
+import { controlPlaneRequest, stringField, type ControlPlaneCallOptions } from '../node/control-plane-request.js';
 import type { DeviceKey } from './device-key.js';
 import type { PinStore } from './pin-store.js';
 

@@ -1,5 +1,5 @@
 import { ControlPlaneError } from '../node/errors.js';
-import { controlPlaneRequest, numberField, stringField, type ControlPlaneCallOptions } from '../client/control-plane-request.js';
+import { controlPlaneRequest, numberField, stringField, type ControlPlaneCallOptions } from '../node/control-plane-request.js';
 
 /**
  * The daemon owner's side of pairing (README "Pairing"): Quick Connect codes, the device list,

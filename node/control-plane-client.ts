@@ -1,4 +1,7 @@
-import { ConfigError, ControlPlaneError } from './errors.js';
+import { CONTROL_PLANE_DEFAULTS, controlPlaneRequest, stringField } from './control-plane-request.js';
+import { controlPlaneBaseUrl } from './relay-url.js';
+
+export { CONTROL_PLANE_DEFAULTS } from './control-plane-request.js';
 
 /** Options of {@link ControlPlaneClient}. */
 export interface ControlPlaneClientOptions {
@@ -9,8 +12,6 @@ export interface ControlPlaneClientOptions {
   /** Per-request timeout (default 10 s). */
   timeoutMs?: number;
 }
-
-export const CONTROL_PLANE_DEFAULTS = { timeoutMs: 10_000 } as const;
 
 export interface RegisteredDaemon {
   daemonId: string;
@@ -34,19 +35,20 @@ export interface SessionToken {
 
 /**
  * Typed client of the control-plane HTTP API (register a daemon, mint presence and session
- * tokens). Every failure is a {@link ControlPlaneError} carrying the server's `code` and the
- * HTTP status.
+ * tokens) over {@link controlPlaneRequest}. Every failure is a `ControlPlaneError` carrying the
+ * server's `code` and the HTTP status; a bad `baseUrl` throws `ConfigError` from the constructor.
  *
  *   const cp = new ControlPlaneClient({ baseUrl: 'http://127.0.0.1:8787' });
  *   const { token } = await cp.presenceToken(apiKey, { resume: true });
  */
 export class ControlPlaneClient {
-  private readonly base: URL;
+  /** Checked at construction, so a bad URL fails before any call. */
+  private readonly baseUrl: string;
   private readonly fetchFn: typeof fetch;
   private readonly timeoutMs: number;
 
   constructor(options: ControlPlaneClientOptions) {
-    this.base = parseBaseUrl(options.baseUrl);
+    this.baseUrl = controlPlaneBaseUrl(options.baseUrl).href;
     this.fetchFn = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs ?? CONTROL_PLANE_DEFAULTS.timeoutMs;
   }
@@ -54,7 +56,7 @@ export class ControlPlaneClient {
   /** `POST /v1/daemons` with the admin key: registers an identity public key (base64url). */
   async registerDaemon(adminKey: string, body: { identityPublicKey: string; label?: string }, signal?: AbortSignal): Promise<RegisteredDaemon> {
     const json = await this.request('/v1/daemons', adminKey, body, signal);
-    return { daemonId: str(json, 'daemonId'), apiKey: str(json, 'apiKey') };
+    return { daemonId: stringField(json, 'daemonId'), apiKey: stringField(json, 'apiKey') };
   }
 
   /**
@@ -63,73 +65,24 @@ export class ControlPlaneClient {
    */
   async presenceToken(apiKey: string, options: { resume?: boolean } = {}, signal?: AbortSignal): Promise<PresenceToken> {
     const json = await this.request('/v1/tokens/presence', apiKey, { resume: options.resume === true }, signal);
-    return { token: str(json, 'token'), daemonId: str(json, 'daemonId'), expiresAt: expiry(json) };
+    return { token: stringField(json, 'token'), daemonId: stringField(json, 'daemonId'), expiresAt: expiry(json) };
   }
 
   /** `POST /v1/tokens/session` with a daemon API key or the admin key: a fresh `sid` each call. */
   async sessionToken(bearer: string, daemonId: string, signal?: AbortSignal): Promise<SessionToken> {
     const json = await this.request('/v1/tokens/session', bearer, { daemonId }, signal);
     return {
-      token: str(json, 'token'),
-      sid: str(json, 'sid'),
-      sessionId: str(json, 'sessionId'),
-      daemonId: str(json, 'daemonId'),
+      token: stringField(json, 'token'),
+      sid: stringField(json, 'sid'),
+      sessionId: stringField(json, 'sessionId'),
+      daemonId: stringField(json, 'daemonId'),
       expiresAt: expiry(json),
     };
   }
 
-  private async request(path: string, bearer: string, body: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    let response: Response;
-    try {
-      response = await this.fetchFn(new URL(path.slice(1), this.base), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify(body),
-        signal: combined,
-      });
-    } catch (error) {
-      if (timeout.aborted) throw new ControlPlaneError('timeout', `${path} timed out after ${this.timeoutMs} ms`, 0);
-      if (signal?.aborted) throw new ControlPlaneError('aborted', `${path} aborted`, 0);
-      throw new ControlPlaneError('network_error', `${path} failed: ${(error as Error).message}`, 0);
-    }
-    let json: unknown;
-    try {
-      json = await response.json();
-    } catch {
-      json = undefined;
-    }
-    if (!response.ok) {
-      const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-      const code = typeof error?.code === 'string' ? error.code : `http_${response.status}`;
-      const message = typeof error?.message === 'string' ? error.message : response.statusText;
-      throw new ControlPlaneError(code, `${path}: HTTP ${response.status} ${code}: ${message}`, response.status);
-    }
-    if (typeof json !== 'object' || json === null) throw new ControlPlaneError('bad_response', `${path}: response is not a JSON object`, response.status);
-    return json as Record<string, unknown>;
+  private request(path: string, bearer: string, body: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    return controlPlaneRequest(this.baseUrl, { method: 'POST', path, bearer, body }, { fetch: this.fetchFn, timeoutMs: this.timeoutMs, signal });
   }
-}
-
-/** The base URL with a trailing slash, so that relative paths resolve under it. */
-function parseBaseUrl(baseUrl: string): URL {
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    throw new ConfigError(`relay URL ${JSON.stringify(baseUrl)} is not a valid URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`relay URL must be http(s), got ${url.protocol}`);
-  if (!url.pathname.endsWith('/')) url.pathname += '/';
-  url.search = '';
-  url.hash = '';
-  return url;
-}
-
-function str(json: Record<string, unknown>, key: string): string {
-  const value = json[key];
-  if (typeof value !== 'string' || value === '') throw new ControlPlaneError('bad_response', `response lacks string field ${key}`, 200);
-  return value;
 }
 
 function expiry(json: Record<string, unknown>): string | number {

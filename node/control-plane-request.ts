@@ -1,10 +1,11 @@
-import { ConfigError, ControlPlaneError } from '../node/errors.js';
+import { ControlPlaneError } from './errors.js';
+import { controlPlaneBaseUrl } from './relay-url.js';
 
-/** Transport options shared by the pairing, device-token and owner SDK calls. */
+/** Transport options shared by every control-plane call (daemon registration, tokens, pairing). */
 export interface ControlPlaneCallOptions {
   /** Injected for tests; the global `fetch` by default. */
   fetch?: typeof fetch;
-  /** Per-request timeout (default 10 s). */
+  /** Per-request timeout (default `CONTROL_PLANE_DEFAULTS.timeoutMs`, 10 s). */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -17,18 +18,19 @@ export interface ControlPlaneRequest {
   body?: unknown;
 }
 
-const DEFAULT_TIMEOUT_MS = 10_000;
+export const CONTROL_PLANE_DEFAULTS = { timeoutMs: 10_000 } as const;
 
 /**
  * One JSON call to the control plane at `relay` (its base URL). Every failure is a
  * `ControlPlaneError` whose `code` is the server's stable `error.code` when it sent one, else
- * `timeout`, `aborted`, `network_error`, `bad_response` or `http_<status>`.
+ * `timeout`, `aborted`, `network_error`, `bad_response` or `http_<status>`; a `relay` that is
+ * not an http(s) URL is a `ConfigError`.
  *
  *   const json = await controlPlaneRequest('https://relay.example', { method: 'POST', path: '/v1/devices/challenge', body: { deviceId } });
  */
 export async function controlPlaneRequest(relay: string, request: ControlPlaneRequest, options: ControlPlaneCallOptions = {}): Promise<Record<string, unknown>> {
-  const url = endpoint(relay, request.path);
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const url = new URL(request.path.replace(/^\//, ''), controlPlaneBaseUrl(relay));
+  const timeoutMs = options.timeoutMs ?? CONTROL_PLANE_DEFAULTS.timeoutMs;
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   const headers: Record<string, string> = { accept: 'application/json' };
@@ -77,18 +79,4 @@ export function numberField(json: Record<string, unknown>, key: string): number 
   const value = json[key];
   if (typeof value !== 'number' || !Number.isFinite(value)) throw new ControlPlaneError('bad_response', `response lacks number field ${key}`, 200);
   return value;
-}
-
-function endpoint(relay: string, path: string): URL {
-  let base: URL;
-  try {
-    base = new URL(relay);
-  } catch {
-    throw new ConfigError(`relay URL ${JSON.stringify(relay)} is not a valid URL`);
-  }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new ConfigError(`relay URL must be http(s), got ${base.protocol}`);
-  if (!base.pathname.endsWith('/')) base.pathname += '/';
-  base.search = '';
-  base.hash = '';
-  return new URL(path.replace(/^\//, ''), base);
 }
