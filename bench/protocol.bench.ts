@@ -52,7 +52,16 @@ export function protocolBenchmarks(): void {
       encodeFrame(FrameType.Data, 1n, nodeSealer.seal(plaintext));
     }, { bytesPerOp: size });
     report(`Data frame seal, ${size}-byte plaintext`, baseline, [seal, openssl, nodeSeal]);
-    report(`Data frame open, ${size}-byte plaintext`, decryptBaseline, [open]);
+    let nodeOpener = new DataOpener(key.slice(), Direction.clientToDaemon, nodeAead);
+    let nodeIndex = 0;
+    const nodeOpen = measure(`DataOpener.open (nodeAead) ${size} B`, () => {
+      if (nodeIndex === batch.length) {
+        nodeOpener = new DataOpener(key.slice(), Direction.clientToDaemon, nodeAead);
+        nodeIndex = 0;
+      }
+      nodeOpener.open(batch[nodeIndex++]!);
+    }, { bytesPerOp: size });
+    report(`Data frame open, ${size}-byte plaintext`, decryptBaseline, [open, nodeOpen]);
   }
 
   const frame = encodeFrame(FrameType.Data, 7n, new Uint8Array(1024));
