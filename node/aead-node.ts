@@ -17,6 +17,15 @@ export const nodeAead: Aead = {
     out.set(tag, head.length + tail.length);
     return out;
   },
+  sealInto(key, nonce, plaintext, out) {
+    if (out.length !== plaintext.length + 16) throw new RangeError('sealInto: out must be plaintext.length + 16 bytes');
+    const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+    const head = cipher.update(plaintext);
+    out.set(head, 0);
+    const tail = cipher.final();
+    out.set(tail, head.length);
+    out.set(cipher.getAuthTag(), plaintext.length);
+  },
   open(key, nonce, sealed) {
     if (sealed.length < 16) throw new Error('sealed message shorter than the tag');
     const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });

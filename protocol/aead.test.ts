@@ -9,6 +9,11 @@ describe('AEAD implementations', () => {
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 12, maxLength: 12 }), fc.uint8Array({ maxLength: 3000 }), (key, nonce, plaintext) => {
         const a = nobleAead.seal(key, nonce, plaintext);
         expect(nodeAead.seal(key, nonce, plaintext)).toEqual(a);
+        for (const aead of [nobleAead, nodeAead]) {
+          const out = new Uint8Array(plaintext.length + 16);
+          aead.sealInto(key, nonce, plaintext, out);
+          expect(out).toEqual(a);
+        }
         expect(nodeAead.open(key, nonce, a)).toEqual(plaintext);
         expect(nobleAead.open(key, nonce, a)).toEqual(plaintext);
       }),

@@ -1,7 +1,6 @@
 import { ControlCode, FrameType, isTerminalControl } from './codes.js';
 import { decodeFrame } from './frame-codec.js';
 import { handshakeInitFrame, parseControl, parseHandshakeAccept, checkDataPayload, pongFrame } from './frames.js';
-import { encodeFrame } from './frame-codec.js';
 import { clientHandshake, ephemeralFromPrivate, generateEphemeral, type EphemeralKeyPair, type RandomBytes } from './handshake.js';
 import { DataOpener, DataSealer, Direction } from './data-cipher.js';
 import { IdentityKeyChangedError, SbrpError } from './errors.js';
@@ -225,6 +224,6 @@ export class ClientSession {
       this.fail(new SbrpError('sequence_error', 'client sequence numbers exhausted', this.sessionId));
       throw this.closeError!;
     }
-    this.options.send(encodeFrame(FrameType.Data, this.options.sessionId, sealer.seal(plaintext)));
+    this.options.send(sealer.sealFrame(this.options.sessionId, plaintext));
   }
 }

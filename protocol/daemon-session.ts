@@ -1,5 +1,4 @@
-import { FrameType, SignalCode, SignalReason } from './codes.js';
-import { encodeFrame } from './frame-codec.js';
+import { SignalCode, SignalReason } from './codes.js';
 import { handshakeAcceptFrame, signalFrame } from './frames.js';
 import { daemonHandshake, ephemeralFromPrivate, generateEphemeral, type RandomBytes } from './handshake.js';
 import { DataOpener, DataSealer, Direction, type OpenResult } from './data-cipher.js';
@@ -61,7 +60,7 @@ export class DaemonSession {
     if (this.sealer.exhausted) {
       throw new SbrpError('sequence_error', 'daemon sequence numbers exhausted; session must re-handshake', this.sessionId);
     }
-    this.options.send(encodeFrame(FrameType.Data, this.sessionId, this.sealer.seal(plaintext)));
+    this.options.send(this.sealer.sealFrame(this.sessionId, plaintext));
   }
 
   /**

@@ -1,5 +1,6 @@
 import { nobleAead, type Aead } from './aead.js';
-import { MAX_PLAINTEXT, MIN_DATA_PAYLOAD, NONCE_LENGTH } from './codes.js';
+import { FrameType, HEADER_LENGTH, MAX_PLAINTEXT, MIN_DATA_PAYLOAD, NONCE_LENGTH, TAG_LENGTH } from './codes.js';
+import { writeFrameHeader } from './frame-codec.js';
 import { UINT64_MAX, concatBytes, wipe } from './bytes.js';
 import { SbrpError } from './errors.js';
 import { ReplayWindow } from './replay-window.js';
@@ -7,6 +8,8 @@ import { ReplayWindow } from './replay-window.js';
 /** Nonce direction constants (sbrp.md §2). */
 export const Direction = { clientToDaemon: 1, daemonToClient: 2 } as const;
 export type Direction = (typeof Direction)[keyof typeof Direction];
+
+const CIPHERTEXT_ALIGNMENT_SLACK = 3;
 
 /** The last sequence a sender may use: the next one would be 2^64−1 (sbrp.md §2). */
 export const LAST_SEQUENCE = UINT64_MAX - 1n;
@@ -75,6 +78,29 @@ export class DataSealer {
     const payload = sealData(this.key, this.direction, this.nextSeq, plaintext, this.aead);
     this.nextSeq++;
     return payload;
+  }
+
+  /**
+   * Seals the next message as a complete Data frame (header ‖ nonce ‖ ciphertext ‖ tag) built
+   * in one buffer: the send path of both endpoints.
+   */
+  sealFrame(sessionId: bigint, plaintext: Uint8Array): Uint8Array {
+    if (this.exhausted) throw new SbrpError('sequence_error', 'sequence numbers exhausted; the session must re-handshake');
+    if (plaintext.length > MAX_PLAINTEXT) {
+      throw new SbrpError('payload_too_large', `plaintext of ${plaintext.length} bytes exceeds ${MAX_PLAINTEXT}`);
+    }
+    const payloadLength = NONCE_LENGTH + plaintext.length + TAG_LENGTH;
+    // Three bytes of slack in front put the ciphertext (frame offset 25) on a 4-byte boundary
+    // of the buffer: noble's ChaCha is ~15% slower writing to an unaligned output (npm run bench).
+    const frame = new Uint8Array(CIPHERTEXT_ALIGNMENT_SLACK + HEADER_LENGTH + payloadLength).subarray(CIPHERTEXT_ALIGNMENT_SLACK);
+    writeFrameHeader(frame, FrameType.Data, sessionId, payloadLength);
+    const view = new DataView(frame.buffer, frame.byteOffset + HEADER_LENGTH, NONCE_LENGTH);
+    view.setUint32(0, this.direction, false);
+    view.setBigUint64(4, this.nextSeq, false);
+    const nonce = frame.subarray(HEADER_LENGTH, HEADER_LENGTH + NONCE_LENGTH);
+    this.aead.sealInto(this.key, nonce, plaintext, frame.subarray(HEADER_LENGTH + NONCE_LENGTH));
+    this.nextSeq++;
+    return frame;
   }
 
   /** Test hook: start the counter elsewhere (exhaustion tests). */

@@ -13,16 +13,19 @@ export type Sender = 'client' | 'daemon';
 
 /** Encodes a frame: type(1) ‖ length(4, BE) ‖ sessionId(8, BE) ‖ payload. */
 export function encodeFrame(type: number, sessionId: bigint, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
-  if (payload.length > MAX_PAYLOAD) {
-    throw new SbrpError('payload_too_large', `payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD}`);
-  }
-  const out = new Uint8Array(HEADER_LENGTH + payload.length);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, type);
-  view.setUint32(1, payload.length, false);
-  view.setBigUint64(5, BigInt.asUintN(64, sessionId), false);
+  const out = new Uint8Array(HEADER_LENGTH + Math.min(payload.length, MAX_PAYLOAD + 1));
+  writeFrameHeader(out, type, sessionId, payload.length);
   out.set(payload, HEADER_LENGTH);
   return out;
+}
+
+/** Writes the 13-byte header of a frame whose payload follows in the same buffer. */
+export function writeFrameHeader(out: Uint8Array, type: number, sessionId: bigint, payloadLength: number): void {
+  if (payloadLength > MAX_PAYLOAD) throw new SbrpError('payload_too_large', `payload of ${payloadLength} bytes exceeds ${MAX_PAYLOAD}`);
+  const view = new DataView(out.buffer, out.byteOffset, HEADER_LENGTH);
+  view.setUint8(0, type);
+  view.setUint32(1, payloadLength, false);
+  view.setBigUint64(5, BigInt.asUintN(64, sessionId), false);
 }
 
 /**

@@ -16,7 +16,7 @@ import { checkDataPayload, handshakeAcceptFrame, handshakeInitFrame, parseContro
 import {
   clientHandshake, daemonHandshake, deriveSessionKeys, ephemeralFromPrivate, sharedSecret, signaturePayload, transcriptHash,
 } from './handshake.js';
-import { Direction, openData, sealData } from './data-cipher.js';
+import { DataSealer, Direction, openData, sealData } from './data-cipher.js';
 import { fingerprint } from './fingerprint.js';
 import { FrameType } from './codes.js';
 import { SbrpError } from './errors.js';
@@ -155,6 +155,10 @@ function checkData(entry: Json, sessionId: bigint, keys: { clientToDaemon: Uint8
     if (has(entry, 'frameLength')) expect(frame.length).toBe(Number(entry.frameLength));
     if (has(entry, 'frame')) expect(toHex(frame)).toBe(entry.frame);
     if (has(entry, 'frameSha256Hex')) expect(toHex(sha256(frame))).toBe(entry.frameSha256Hex);
+    // The endpoints' send path builds the frame in one buffer; it must give the same bytes.
+    const sealer = new DataSealer(key.slice(), direction, aead);
+    sealer.jumpTo(seq);
+    expect(toHex(sealer.sealFrame(sessionId, plaintext))).toBe(toHex(frame));
     // And back: the stated frame (or ours, when only its hash is stated) decrypts to the plaintext.
     const decoded = decodeFrame(has(entry, 'frame') ? hex(entry.frame) : frame);
     checkDataPayload(decoded);
