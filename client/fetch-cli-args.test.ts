@@ -99,28 +99,127 @@ describe('sideband-fetch arguments', () => {
     expect(error([...BASE, '--__proto__=1', '/x'])).toMatch(/unknown option/);
   });
 
+  describe('device credentials (--device, --pair, --label)', () => {
+    const RELAY = ['--relay', 'http://127.0.0.1:8787'];
+    const CODE = '7KQ2M-XD9RP-4TAVB-0HNZC-W3E8FJ';
+
+    it('--device alone is enough: relay and daemon come from the record, env relay and daemon are not used', () => {
+      expect(ok(['--device', '/d', '/x'])).toMatchObject({ auth: { kind: 'device', dir: '/d' }, relay: undefined, daemonId: undefined, pair: undefined, path: '/x' });
+      const env = { SIDEBAND_RELAY: 'https://relay.example', SIDEBAND_DAEMON: 'envd', SIDEBAND_DEVICE: '/envdir' };
+      expect(ok(['/x'], env)).toMatchObject({ auth: { kind: 'device', dir: '/envdir' }, relay: undefined, daemonId: undefined });
+      // Given as flags they are kept, for the CLI to check against the record.
+      expect(ok(['--device', '/d', ...RELAY, '--daemon', 'd_1', '/x'])).toMatchObject({ relay: 'http://127.0.0.1:8787', daemonId: 'd_1' });
+    });
+
+    it('a flag of one kind beats env of the other; both only in env is ambiguous', () => {
+      const keys = { SIDEBAND_RELAY: 'http://r', SIDEBAND_DAEMON: 'd', SIDEBAND_API_KEY: 'envkey', SIDEBAND_ADMIN_KEY: 'envadmin' };
+      expect(ok(['--device', '/d', '/x'], keys).auth).toEqual({ kind: 'device', dir: '/d' });
+      expect(ok(['--api-key', 'k', '/x'], { ...keys, SIDEBAND_DEVICE: '/envdir' }).auth).toEqual({ kind: 'api-key', key: 'k' });
+      expect(ok(['--admin-key', 'a', '/x'], { ...keys, SIDEBAND_DEVICE: '/envdir' }).auth).toEqual({ kind: 'admin-key', key: 'a' });
+      expect(ok(['--pair', CODE, '/x'], { ...keys, SIDEBAND_DEVICE: '/envdir' })).toMatchObject({ auth: { kind: 'device', dir: '/envdir' }, relay: 'http://r' });
+      expect(error(['/x'], { ...keys, SIDEBAND_DEVICE: '/envdir' })).toMatch(/SIDEBAND_DEVICE and SIDEBAND_API_KEY/);
+      expect(error(['/x'], { SIDEBAND_DEVICE: '/envdir', SIDEBAND_ADMIN_KEY: 'a' })).toMatch(/both set/);
+    });
+
+    it('--pair: code as typed (the relay judges it), optional label, PATH optional', () => {
+      expect(ok(['--pair', CODE, ...RELAY, '--device', '/d'])).toMatchObject({ pair: { code: CODE }, relay: 'http://127.0.0.1:8787', auth: { kind: 'device', dir: '/d' }, path: undefined });
+      expect(ok(['--pair', CODE, ...RELAY, '--device', '/d', '--label', 'ci runner ✓', '/api/x']).pair).toEqual({ code: CODE, label: 'ci runner ✓' });
+      // Malformed codes are not this parser's business: the relay normalizes and answers invalid_request.
+      for (const code of ['not-a-code!', '7kq2m xd9rp', 'OOOOO-IIIII-LLLLL', 'x', '-'.repeat(100)]) {
+        expect(ok([`--pair=${code}`, ...RELAY, '--device', '/d']).pair).toEqual({ code });
+      }
+      expect(ok(['--pair', CODE, '--device', '/d', '--timeout', '5'], { SIDEBAND_RELAY: 'http://r' })).toMatchObject({ relay: 'http://r', timeoutMs: 5000 });
+      expect(ok(['--pair', CODE, '--device', '/d', '--label', 'x'.repeat(128)], { SIDEBAND_RELAY: 'http://r' }).pair?.label).toHaveLength(128);
+    });
+
+    it('rejects hostile or conflicting device flags', () => {
+      expect(error(['--device', '/d', '--api-key', 'k', '/x'])).toMatch(/--device or a key .* not both/);
+      expect(error(['--admin-key', 'k', '--device', '/d', '/x'])).toMatch(/not both/);
+      expect(error(['--pair', CODE, ...RELAY, '--device', '/d', '--api-key', 'k'])).toMatch(/--pair .* cannot be combined/);
+      expect(error(['--pair', CODE, ...RELAY, '/x'])).toMatch(/--pair needs --device/);
+      expect(error(['--pair', CODE, ...RELAY, '/x'], { SIDEBAND_API_KEY: 'k' })).toMatch(/--pair needs --device/);
+      expect(error(['--pair', CODE, '--device', '/d'])).toMatch(/--pair needs --relay/);
+      expect(error(['--pair', CODE, ...RELAY, '--device', '/d', '--daemon', 'd_1'])).toMatch(/leave out --daemon/);
+      expect(error(['--pair', CODE, '--relay', 'ftp://x', '--device', '/d'])).toMatch(/http/);
+      expect(error(['--pair', CODE, '--relay', 'http://u:p@h', '--device', '/d'])).toMatch(/credentials/);
+      expect(error(['--device', '/d', '--relay', 'http://h/?q=1', '/x'])).toMatch(/query/);
+      expect(error(['--device', '/d', '--daemon', '../etc', '/x'])).toMatch(/--daemon must be/);
+      expect(error(['--device', '/d', ...RELAY, '--label', 'x', '/x'])).toMatch(/--label .* needs --pair/);
+      expect(error(['--device', '/d'])).toMatch(/PATH is required/);
+      expect(error(['--pair', CODE, ...RELAY, '--device', '/d', '-d', 'body'])).toMatch(/need a PATH/);
+      expect(error(['--pair', CODE, ...RELAY, '--device', '/d', '-i'])).toMatch(/need a PATH/);
+      expect(error(['--pair', CODE, ...RELAY, '--device', '/d', '-H', 'a: b'])).toMatch(/need a PATH/);
+      expect(error(['--pair', '', ...RELAY, '--device', '/d'])).toMatch(/--pair needs a non-empty value/);
+      expect(error(['--pair', 'A'.repeat(129), ...RELAY, '--device', '/d'])).toMatch(/--pair code is longer than 128/);
+      expect(error(['--pair', 'ABC\u0000DEF', ...RELAY, '--device', '/d'])).toMatch(/control characters/);
+      expect(error(['--pair', CODE, '--pair', CODE, ...RELAY, '--device', '/d'])).toMatch(/given twice/);
+      expect(error(['--pair', '--device', '/d', ...RELAY])).toMatch(/--pair needs a value/);
+      expect(error(['--pair', CODE, ...RELAY, '--device', '/d', '--label', 'x'.repeat(129)])).toMatch(/--label must be at most 128/);
+      expect(error(['--pair', CODE, ...RELAY, '--device', '/d', '--label', 'evil\u001b[2J'])).toMatch(/control characters/);
+      expect(error(['--pair', CODE, ...RELAY, '--device', '/d', '--label', 'phone\u0085'])).toMatch(/control characters/);
+      expect(error(['--pair', CODE, ...RELAY, '--device', '/d', '--label', 'gpj.\u202eexe'])).toMatch(/--label must be printable/);
+      expect(error(['--pair', CODE, ...RELAY, '--device', '/d', '--label', 'a\u2066b'])).toMatch(/--label must be printable/);
+      expect(error(['--pair', CODE, ...RELAY, '--device', '/d', '--label', 'half \ud800'])).toMatch(/--label must be printable/);
+      expect(error(['--pair', CODE, ...RELAY, '--device', '/d', '--label', ''])).toMatch(/--label needs a non-empty value/);
+      expect(error(['--device', '', '/x'])).toMatch(/--device needs a non-empty value/);
+      expect(error(['--device', 'a\nb', '/x'])).toMatch(/control characters/);
+      expect(error(['--device=/a', '--device=/b', '/x'])).toMatch(/given twice/);
+      expect(error(['--device'])).toMatch(/--device needs a value/);
+      expect(error(['/x'], { SIDEBAND_DEVICE: 'a\u0007b' })).toMatch(/SIDEBAND_DEVICE/);
+      expect(error(['/x'], { SIDEBAND_DEVICE: 'x'.repeat(20_000) })).toMatch(/SIDEBAND_DEVICE/);
+    });
+  });
+
   it('never echoes a secret in an error', () => {
     const secret = 'SUPERSECRET value';
     expect(error(['--relay', 'http://h', '--daemon', 'd', '--api-key', secret, '/x'])).not.toContain('SUPERSECRET');
     expect(error(['--relay', 'http://h', '--daemon', 'd', '--admin-key', secret, '/x'])).not.toContain('SUPERSECRET');
+    // A Quick Connect code is a one-time secret too.
+    for (const argv of [
+      ['--pair', secret, '--device', '/d'],
+      ['--pair', `${secret}${'x'.repeat(200)}`, '--relay', 'http://h', '--device', '/d'],
+      ['--pair', secret, '--relay', 'http://h', '--device', '/d', '--api-key', 'k'],
+      ['--pair', secret, '--relay', 'http://h', '--device', '/d', '-d', 'x'],
+      ['--pair', secret, '--pair', secret],
+    ]) {
+      expect(error(argv)).not.toContain('SUPERSECRET');
+    }
   });
 
   it('never throws, whatever the argv and env (property)', () => {
     const token = fc.oneof(
-      fc.constantFrom('--relay', '--daemon', '--api-key', '--admin-key', '--pins', '-X', '--request', '-H', '--header', '-d', '--data', '-i', '-f', '--timeout', '-h', '--', '-', '/x', '@-'),
+      fc.constantFrom('--relay', '--daemon', '--api-key', '--admin-key', '--device', '--pair', '--label', '--pins', '-X', '--request', '-H', '--header', '-d', '--data', '-i', '-f', '--timeout', '-h', '--', '-', '/x', '@-'),
       fc.string(),
       fc.string({ unit: 'grapheme' }),
-      fc.constantFrom('http://127.0.0.1:1', 'd_1', 'Name: value', '--data=@-', '\u202e', 'a\u0000', '--relay=', '-X=GET'),
+      fc.constantFrom('http://127.0.0.1:1', 'd_1', 'Name: value', '--data=@-', '\u202e', 'a\u0000', '--relay=', '-X=GET', '/dev/dir', '7KQ2M-XD9RP-4TAVB-0HNZC-W3E8FJ', '--pair=', '--device=.', '--label=\ud800'),
     );
+    // Pairing runs need --relay, --device and --pair together: weight them in so the property reaches those paths.
+    const argvs = fc.oneof(
+      fc.array(token, { maxLength: 14 }),
+      fc.tuple(fc.array(token, { maxLength: 6 }), fc.array(token, { maxLength: 6 })).map(([a, b]) => [...a, '--pair', 'ABC', '--relay', 'http://r', '--device', '/d', ...b]),
+    );
+    const envKeys = fc.constantFrom('SIDEBAND_RELAY', 'SIDEBAND_DAEMON', 'SIDEBAND_API_KEY', 'SIDEBAND_ADMIN_KEY', 'SIDEBAND_DEVICE', 'SIDEBAND_PINS');
+    const seen = { device: 0, pairOnly: 0 };
     fc.assert(
-      fc.property(fc.array(token, { maxLength: 14 }), fc.dictionary(fc.constantFrom('SIDEBAND_RELAY', 'SIDEBAND_DAEMON', 'SIDEBAND_API_KEY', 'SIDEBAND_ADMIN_KEY', 'SIDEBAND_PINS'), fc.string()), (argv, env) => {
+      fc.property(argvs, fc.dictionary(envKeys, fc.string()), (argv, env) => {
         const result = parseFetchArgs(argv, env);
         if (!result.ok) return typeof result.error === 'string' && result.error.length > 0 && result.error.length < 300;
         if (result.help) return true;
-        const { path, headers, method } = result.args;
-        return path.startsWith('/') && /^[\x21-\x7e]+$/.test(path) && headers.every(([n, v]) => !/[\r\n\0]/.test(n + v)) && method.length > 0;
+        const { path, headers, method, auth, relay, daemonId, pair } = result.args;
+        if (auth.kind === 'device') seen.device++;
+        if (path === undefined) seen.pairOnly++;
+        const pathOk = path === undefined ? pair !== undefined && headers.length === 0 : path.startsWith('/') && /^[\x21-\x7e]+$/.test(path);
+        const authOk =
+          auth.kind === 'device'
+            ? auth.dir.length > 0 && !/\p{Cc}/u.test(auth.dir) && (pair === undefined || (relay !== undefined && daemonId === undefined))
+            : relay !== undefined && daemonId !== undefined && pair === undefined && /^[\x21-\x7e]+$/.test(auth.key);
+        const labelOk = pair?.label === undefined || (pair.label.length <= 128 && !/[\p{Cc}\p{Cs}\u202a-\u202e\u2066-\u2069]/u.test(pair.label));
+        return pathOk && authOk && labelOk && headers.every(([n, v]) => !/[\r\n\0]/.test(n + v)) && method.length > 0;
       }),
       { numRuns: 3000 },
     );
+    // The property must have reached the new paths, not only their errors.
+    expect(seen.device).toBeGreaterThan(0);
+    expect(seen.pairOnly).toBeGreaterThan(0);
   });
 });

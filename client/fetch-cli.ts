@@ -7,7 +7,9 @@ import { pathToFileURL } from 'node:url';
 import { IdentityKeyChangedError } from '../protocol/errors.js';
 import { errorCode } from '../node/errors.js';
 import { connect, type ConnectOptions, type SidebandClient } from './connect.js';
+import { deviceTokenSource } from './device-token-source.js';
 import { FETCH_USAGE, parseFetchArgs, type FetchCliArgs } from './fetch-cli-args.js';
+import { checkAgainstRecord, deviceHint, loadDeviceCredentials, pairDevice, type DeviceCredentials, type DeviceStep } from './fetch-cli-device.js';
 import { FilePinStore, type PinStore } from './pin-store.js';
 import { controlPlaneTokens, type GetToken } from './session-token-source.js';
 
@@ -26,16 +28,22 @@ export interface FetchCliIo {
 }
 
 export interface FetchCliDeps {
-  /** How session tokens are obtained for the parsed auth; device credentials plug in here. */
-  tokenSource?: (args: FetchCliArgs) => GetToken;
+  /** Replaces the token source the credentials select (key or device); gets the resolved target. */
+  tokenSource?: (args: FetchCliArgs, target: FetchTarget) => GetToken;
   pinStore?: (args: FetchCliArgs) => PinStore;
   /** Extra connect() options (tests shorten timeouts). */
   connectOptions?: Partial<ConnectOptions>;
 }
 
+/** Where a run connects: from the flags and env, or from the paired-device record. */
+export interface FetchTarget {
+  relay: string;
+  daemonId: string;
+}
+
 /** Session tokens from the control plane, with the daemon's API key or the admin key as bearer. */
-export function keyTokenSource(args: FetchCliArgs): GetToken {
-  return controlPlaneTokens({ baseUrl: args.relay, bearer: args.auth.key, daemonId: args.daemonId });
+export function keyTokenSource(key: string, target: FetchTarget): GetToken {
+  return controlPlaneTokens({ baseUrl: target.relay, bearer: key, daemonId: target.daemonId });
 }
 
 const encoder = new TextEncoder();
@@ -45,6 +53,8 @@ const encoder = new TextEncoder();
  * the exit code (FETCH_EXIT).
  *
  *   tsx client/fetch-cli.ts --relay http://127.0.0.1:8787 --daemon ID --api-key KEY -i /api/hello
+ *   tsx client/fetch-cli.ts --pair 7KQ2M-XD9RP-4TAVB-0HNZC-W3E8FJ --relay https://relay.example --device ~/.sideband/laptop
+ *   tsx client/fetch-cli.ts --device ~/.sideband/laptop /api/hello
  */
 export async function runFetchCli(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: FetchCliIo, deps: FetchCliDeps = {}): Promise<number> {
   const parsed = parseFetchArgs(argv, env);
@@ -71,35 +81,101 @@ export async function runFetchCli(argv: readonly string[], env: Readonly<Record<
   const onAbort = () => abort.abort(io.signal?.reason);
   io.signal?.addEventListener('abort', onAbort, { once: true });
   const timer = args.timeoutMs > 0 ? setTimeout(() => abort.abort(new DOMException('timed out', 'TimeoutError')), args.timeoutMs) : undefined;
-  const client = connect({
-    relay: args.relay,
-    daemonId: args.daemonId,
-    getToken: (deps.tokenSource ?? keyTokenSource)(args),
-    pinStore: deps.pinStore?.(args) ?? new FilePinStore(args.pins),
-    ...deps.connectOptions,
-  });
+  const pinStore = deps.pinStore?.(args) ?? new FilePinStore(args.pins);
+  try {
+    let resolved: { target: FetchTarget; getToken: GetToken } | number;
+    try {
+      resolved = await resolveTarget(args, io, pinStore, abort.signal, deps);
+    } catch (error) {
+      if (!abort.signal.aborted) throw error;
+      if (io.signal?.aborted) {
+        io.err('interrupted');
+        return FETCH_EXIT.interrupted;
+      }
+      io.err('error: pairing did not finish within --timeout');
+      return FETCH_EXIT.noSession;
+    }
+    if (typeof resolved === 'number') return resolved;
+    // Only --pair may come without a PATH (parseFetchArgs): paired, nothing to send.
+    if (args.path === undefined) return FETCH_EXIT.ok;
+    return await send(args, args.path, resolved.target, resolved.getToken, pinStore, io, abort.signal, deps);
+  } finally {
+    clearTimeout(timer);
+    io.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The relay, daemon and token source of this run (pairing first with --pair), or an exit code once the reason is on stderr. */
+async function resolveTarget(
+  args: FetchCliArgs,
+  io: FetchCliIo,
+  pinStore: PinStore,
+  signal: AbortSignal,
+  deps: FetchCliDeps,
+): Promise<{ target: FetchTarget; getToken: GetToken } | number> {
+  const auth = args.auth;
+  if (auth.kind !== 'device') {
+    // parseFetchArgs requires both with key auth; this keeps the type honest.
+    if (args.relay === undefined || args.daemonId === undefined) return usageError(io, '--relay and --daemon are required with a key');
+    const target = { relay: args.relay, daemonId: args.daemonId };
+    return { target, getToken: deps.tokenSource?.(args, target) ?? keyTokenSource(auth.key, target) };
+  }
+  let step: DeviceStep<DeviceCredentials>;
+  if (args.pair) {
+    if (args.relay === undefined) return usageError(io, '--pair needs --relay');
+    step = await pairDevice(auth.dir, args.relay, args.pair, pinStore, signal, io.err);
+  } else {
+    step = await loadDeviceCredentials(auth.dir);
+    const mismatch = step.ok ? checkAgainstRecord(args, step.value.device) : undefined;
+    if (mismatch) return usageError(io, mismatch);
+  }
+  if (!step.ok) {
+    for (const line of step.lines) io.err(line);
+    return FETCH_EXIT[step.exit];
+  }
+  const { device, key } = step.value;
+  const target = { relay: device.relayUrl, daemonId: device.daemonId };
+  return { target, getToken: deps.tokenSource?.(args, target) ?? deviceTokenSource(device, key) };
+}
+
+/** Opens one session and sends the request. */
+async function send(
+  args: FetchCliArgs,
+  path: string,
+  target: FetchTarget,
+  getToken: GetToken,
+  pinStore: PinStore,
+  io: FetchCliIo,
+  signal: AbortSignal,
+  deps: FetchCliDeps,
+): Promise<number> {
+  const client = connect({ relay: target.relay, daemonId: target.daemonId, getToken, pinStore, ...deps.connectOptions });
   let connected = false;
   try {
-    const session = await firstSession(client, abort.signal);
-    if (session !== undefined) return reportNoSession(io, args, session);
+    const session = await firstSession(client, signal);
+    if (session !== undefined) return reportNoSession(io, args, target, session);
     connected = true;
-    return await request(client, args, io, abort.signal);
+    return await request(client, args, path, io, signal);
   } catch (error) {
     if (io.signal?.aborted) {
       io.err('interrupted');
       return FETCH_EXIT.interrupted;
     }
     if (!connected) {
-      io.err(`error: no session to daemon ${args.daemonId} within --timeout`);
+      io.err(`error: no session to daemon ${target.daemonId} within --timeout`);
       return FETCH_EXIT.noSession;
     }
     io.err(`error: ${describe(error)}`);
     return FETCH_EXIT.requestFailed;
   } finally {
-    clearTimeout(timer);
-    io.signal?.removeEventListener('abort', onAbort);
     await client.close();
   }
+}
+
+function usageError(io: FetchCliIo, message: string): number {
+  io.err(`error: ${message}`);
+  io.err('Run with --help for usage.');
+  return FETCH_EXIT.usage;
 }
 
 /** Resolves undefined once a session is open, or with the error of the first failed attempt: a CLI does not retry. */
@@ -120,20 +196,23 @@ function firstSession(client: SidebandClient, signal: AbortSignal): Promise<Erro
   });
 }
 
-function reportNoSession(io: FetchCliIo, args: FetchCliArgs, error: Error): number {
+function reportNoSession(io: FetchCliIo, args: FetchCliArgs, target: FetchTarget, error: Error): number {
   if (error instanceof IdentityKeyChangedError) {
-    io.err(`error: identity_key_changed: daemon ${args.daemonId} presented a different identity key`);
+    io.err(`error: identity_key_changed: daemon ${target.daemonId} presented a different identity key`);
     io.err(`  pinned   ${error.pinnedFingerprint}`);
     io.err(`  offered  ${error.offeredFingerprint}`);
     io.err(`Compare the fingerprint the daemon prints; only if it matches the offered one, remove the pin from ${args.pins}.`);
     return FETCH_EXIT.identityChanged;
   }
-  io.err(`error: no session to daemon ${args.daemonId}: ${describe(error)}`);
+  io.err(`error: no session to daemon ${target.daemonId}: ${describe(error)}`);
+  // device_revoked and friends: the device's credentials are dead, retrying will not help.
+  const hint = args.auth.kind === 'device' ? deviceHint(error) : undefined;
+  if (hint) io.err(hint);
   return FETCH_EXIT.noSession;
 }
 
-async function request(client: SidebandClient, args: FetchCliArgs, io: FetchCliIo, signal: AbortSignal): Promise<number> {
-  const response = await client.fetch(args.path, { method: args.method, headers: args.headers, body: body(args, io), signal });
+async function request(client: SidebandClient, args: FetchCliArgs, path: string, io: FetchCliIo, signal: AbortSignal): Promise<number> {
+  const response = await client.fetch(path, { method: args.method, headers: args.headers, body: body(args, io), signal });
   if (args.include) {
     const head = [`HTTP ${response.status} ${STATUS_CODES[response.status] ?? ''}`.trimEnd()];
     for (const [name, value] of response.headers) if (name !== 'set-cookie') head.push(`${name}: ${value}`);

@@ -1,47 +1,21 @@
 /**
  * The two command-line tools as users run them: `daemon/cli.ts` (demo app, `--proxy`) as a
  * real child process, and `sideband-fetch` (client/fetch-cli.ts) both as a process and
- * in-process for its exit codes, against a real relay.
+ * in-process for its exit codes, against a real relay. Device pairing: e2e-http-cli-device.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toBase64Url } from '../protocol/bytes.js';
 import { generateIdentity } from '../daemon/identity.js';
-import { FETCH_EXIT, runFetchCli } from '../client/fetch-cli.js';
+import { FETCH_EXIT } from '../client/fetch-cli.js';
 import { spawnDaemonCli, type CliProcess } from './helpers/daemon-cli-process.js';
+import { fetchCli, fetchCliProcess } from './helpers/fetch-cli-run.js';
 import { checkNoLeakedHandles } from './helpers/leak-check.js';
 import { ADMIN_KEY, startRelayFixture, type RelayFixture } from './helpers/relay-fixture.js';
-
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-
-/** Runs `tsx client/fetch-cli.ts ARGS` as a real process; resolves with its exit code and output. */
-function fetchCliProcess(args: string[]): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'client/fetch-cli.ts', ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr })));
-}
-
-/** runFetchCli in this process, output collected. */
-async function fetchCli(args: string[], stdin?: string[]): Promise<{ code: number; stdout: string; stderr: string[] }> {
-  const chunks: Uint8Array[] = [];
-  const stderr: string[] = [];
-  const io = {
-    write: async (chunk: Uint8Array) => void chunks.push(chunk),
-    err: (line: string) => stderr.push(line),
-    stdin: stdin && (() => ReadableStream.from(stdin.map((part) => new TextEncoder().encode(part)))),
-  };
-  const code = await runFetchCli(args, {}, io, { connectOptions: { sessionWaitMs: 5_000 } });
-  return { code, stdout: Buffer.concat(chunks).toString(), stderr };
-}
 
 describe('e2e: daemon CLI (demo app, --proxy) and sideband-fetch', () => {
   checkNoLeakedHandles(5_000);
