@@ -10,7 +10,8 @@ import { Emitter } from '../node/emitter.js';
 import { ConfigError, ConnectionError, errorCode } from '../node/errors.js';
 import { Heartbeat } from '../node/heartbeat.js';
 import { readJwtClaims } from '../node/jwt-claims.js';
-import { messageBytes, openRelaySocket } from '../node/relay-socket.js';
+import { closeSocket, messageBytes, openRelaySocket } from '../node/relay-socket.js';
+import { closeOnAbort } from '../node/close-on-abort.js';
 import { relayWebSocketUrl } from '../node/relay-url.js';
 import { sleep } from '../node/sleep.js';
 import { CLIENT_DEFAULTS, type ClientEvents, type ClientState, type ConnectClientOptions, type RelayClient } from './client-types.js';
@@ -54,10 +55,7 @@ class NodeRelayClient implements RelayClient {
     this.wsUrl = options.wsUrl ?? relayWebSocketUrl(options.relay);
     this.backoff = new ReconnectBackoff(options.reconnect, options.random);
     if (options.onMessage) this.onMessage(options.onMessage);
-    if (options.signal) {
-      if (options.signal.aborted) queueMicrotask(() => void this.close());
-      else options.signal.addEventListener('abort', () => void this.close(), { once: true, signal: this.abort.signal });
-    }
+    closeOnAbort(options.signal, () => void this.close(), this.abort.signal);
     this.loop = this.run();
   }
 
@@ -125,17 +123,7 @@ class NodeRelayClient implements RelayClient {
   private async shutdown(): Promise<void> {
     const ws = this.ws;
     this.abort.abort();
-    if (ws) {
-      await new Promise<void>((resolve) => {
-        if (ws.readyState === ws.CLOSED) return resolve();
-        const timer = setTimeout(() => ws.terminate(), 1_000);
-        ws.once('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        ws.close(1000);
-      });
-    }
+    if (ws) await closeSocket(ws);
     await this.loop;
     this.finish(undefined);
   }

@@ -10,7 +10,8 @@ import { Emitter } from '../node/emitter.js';
 import { ConfigError, ConnectionError, errorCode } from '../node/errors.js';
 import { Heartbeat } from '../node/heartbeat.js';
 import { tokenScopes } from '../node/jwt-claims.js';
-import { messageBytes, openRelaySocket } from '../node/relay-socket.js';
+import { closeSocket, messageBytes, openRelaySocket } from '../node/relay-socket.js';
+import { closeOnAbort } from '../node/close-on-abort.js';
 import { relayWebSocketUrl } from '../node/relay-url.js';
 import { sleep } from '../node/sleep.js';
 import { CircuitBreaker, CIRCUIT_BREAKER_DEFAULTS } from './circuit-breaker.js';
@@ -87,10 +88,7 @@ class RelayDaemon implements DaemonConnection {
       this.rejectReady = reject;
     });
     this.readyPromise.catch(() => {}); // observed through ready()
-    if (options.signal) {
-      if (options.signal.aborted) queueMicrotask(() => void this.close());
-      else options.signal.addEventListener('abort', () => void this.close(), { once: true, signal: this.abort.signal });
-    }
+    closeOnAbort(options.signal, () => void this.close(), this.abort.signal);
     this.loop = this.run();
   }
 
@@ -175,17 +173,7 @@ class RelayDaemon implements DaemonConnection {
       for (const sessionId of endpoint.sessionIds()) endpoint.closeSession(sessionId, SignalReason.shutdown);
     }
     this.abort.abort();
-    if (ws) {
-      await new Promise<void>((resolve) => {
-        if (ws.readyState === ws.CLOSED) return resolve();
-        const timer = setTimeout(() => ws.terminate(), 1_000);
-        ws.once('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        ws.close(1000);
-      });
-    }
+    if (ws) await closeSocket(ws);
     this.endConnection?.(new ConnectionError('closed', 'daemon closed'));
     await this.loop;
     endpoint?.destroyAll();

@@ -11,3 +11,4 @@ export * from './private-file.js';
 export * from './relay-socket.js';
 export * from './relay-url.js';
 export * from './sleep.js';
+export * from './close-on-abort.js';
