@@ -20,4 +20,12 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: ['node:*', 'ws', '../relay/*', '../daemon/*', '../client/*', '../node/*', '../sw/*', '../page/*'] }],
     },
   },
+  {
+    // design.md: web/ is runtime-independent client logic (Node client and service worker alike).
+    files: ['web/**/*.ts'],
+    ignores: ['web/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['node:*', 'ws', '../relay/*', '../daemon/*', '../client/*', '../node/*', '../sw/*', '../page/*'] }],
+    },
+  },
 );

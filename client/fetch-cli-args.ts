@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { checkRelayUrl } from '../node/relay-url.js';
+import { checkRelayUrl } from '../web/relay-url.js';
 
 /**
  * How the CLI obtains session tokens: a bearer key, or a paired device whose directory holds

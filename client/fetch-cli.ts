@@ -5,7 +5,7 @@ import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { IdentityKeyChangedError } from '../protocol/errors.js';
-import { errorCode } from '../node/errors.js';
+import { errorCode } from '../web/errors.js';
 import { connect, type ConnectOptions, type SidebandClient } from './connect.js';
 import { deviceTokenSource } from './device-token-source.js';
 import { FETCH_USAGE, parseFetchArgs, type FetchCliArgs } from './fetch-cli-args.js';

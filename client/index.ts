@@ -1,4 +1,4 @@
-export * from './client-types.js';
+export * from '../web/client-types.js';
 export * from './connect.js';
 export * from './connect-client.js';
 export * from './fetch-cli-args.js';

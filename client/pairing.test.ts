@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toBase64Url } from '../protocol/bytes.js';
 import { IdentityKeyChangedError } from '../protocol/errors.js';
-import { ControlPlaneError } from '../node/errors.js';
+import { ControlPlaneError } from '../web/errors.js';
 import { connectDaemon } from '../daemon/connect-daemon.js';
 import type { DaemonConnection } from '../daemon/daemon-types.js';
 import { generateIdentity, type DaemonIdentity } from '../daemon/identity.js';

@@ -1,10 +1,8 @@
-import { bytesEqual, fromBase64Url } from '../protocol/bytes.js';
-import { IdentityKeyChangedError } from '../protocol/errors.js';
-import { fingerprint } from '../protocol/fingerprint.js';
 import { writeFileAtomic } from '../node/atomic-write.js';
-import { ControlPlaneError, FileError } from '../node/errors.js';
+import { FileError } from '../node/errors.js';
 import { parsePrivateJson, readPrivateFile } from '../node/private-file.js';
-import { controlPlaneRequest, stringField, type ControlPlaneCallOptions } from '../node/control-plane-request.js';
+import type { ControlPlaneCallOptions } from '../web/control-plane-request.js';
+import { redeemQuickConnectCode, type PairedDevice } from '../web/quick-connect-redeem.js';
 import type { DeviceKey } from './device-key.js';
 import type { PinStore } from './pin-store.js';
 
@@ -13,14 +11,7 @@ import type { PinStore } from './pin-store.js';
  *   { "version": 1, "deviceId", "daemonId", "relayUrl", "daemonIdentityPublicKey" }
  * None of it is a secret: without the device key it buys no token (README "Pairing").
  */
-export interface PairedDevice {
-  deviceId: string;
-  daemonId: string;
-  /** Relay base URL to connect through. */
-  relayUrl: string;
-  /** base64url Ed25519 identity key of the daemon, as the control plane registered it. */
-  daemonIdentityPublicKey: string;
-}
+export type { PairedDevice } from '../web/quick-connect-redeem.js';
 
 export interface RedeemOptions extends ControlPlaneCallOptions {
   /** Relay base URL, e.g. `https://relay.example`. */
@@ -49,23 +40,7 @@ export interface RedeemOptions extends ControlPlaneCallOptions {
  *   const device = await redeemQuickConnect({ relay, code, deviceKey: key, label: 'ci runner', recordPath });
  */
 export async function redeemQuickConnect(options: RedeemOptions): Promise<PairedDevice> {
-  const body: Record<string, unknown> = { code: options.code, devicePublicKey: options.deviceKey.publicKeyBase64url };
-  if (options.label !== undefined) body.label = options.label;
-  const json = await controlPlaneRequest(options.relay, { method: 'POST', path: '/v1/quick-connect/redeem', body }, options);
-  const device: PairedDevice = {
-    deviceId: stringField(json, 'deviceId'),
-    daemonId: stringField(json, 'daemonId'),
-    relayUrl: stringField(json, 'relayUrl'),
-    daemonIdentityPublicKey: stringField(json, 'daemonIdentityPublicKey'),
-  };
-  const identityKey = decodeKey(device.daemonIdentityPublicKey);
-  if (!identityKey) throw new ControlPlaneError('bad_response', 'daemonIdentityPublicKey is not a 32-byte key', 201);
-  if (options.pinStore) {
-    const inForce = await options.pinStore.pin(device.daemonId, identityKey);
-    if (!bytesEqual(inForce, identityKey)) {
-      throw new IdentityKeyChangedError(device.daemonId, fingerprint(inForce), fingerprint(identityKey), identityKey);
-    }
-  }
+  const device = await redeemQuickConnectCode({ ...options, devicePublicKey: options.deviceKey.publicKeyBase64url });
   if (options.recordPath !== undefined) await savePairedDevice(options.recordPath, device);
   return device;
 }
@@ -83,13 +58,4 @@ export async function loadPairedDevice(path: string): Promise<PairedDevice | und
   const ok = typeof json === 'object' && json !== null && json.version === 1 && fields.every((f) => typeof json[f] === 'string' && json[f] !== '');
   if (!ok) throw new FileError('file_malformed', `device record ${path} must hold version 1, ${fields.join(', ')}`, path);
   return { deviceId: json.deviceId as string, daemonId: json.daemonId as string, relayUrl: json.relayUrl as string, daemonIdentityPublicKey: json.daemonIdentityPublicKey as string };
-}
-
-function decodeKey(value: string): Uint8Array | undefined {
-  try {
-    const bytes = fromBase64Url(value);
-    return bytes.length === 32 ? bytes : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -1,21 +1,10 @@
-import { bytesEqual, fromBase64Url, toBase64Url } from '../protocol/bytes.js';
+import { fromBase64Url, toBase64Url } from '../protocol/bytes.js';
 import { writeFileAtomic } from '../node/atomic-write.js';
 import { FileError } from '../node/errors.js';
 import { parsePrivateJson, readPrivateFile } from '../node/private-file.js';
+import { checkPinKey, type PinStore } from '../web/pin-store.js';
 
-/**
- * Pinned daemon identity keys, per daemon id (sbrp.md §5 TOFU). Pins never travel through
- * the relay. `pin` is first contact only and never replaces a different key; `approve` is the
- * explicit user decision that does.
- */
-export interface PinStore {
-  get(daemonId: string): Promise<Uint8Array | undefined>;
-  /** Stores `key` if nothing is pinned yet; returns the key in force afterwards. */
-  pin(daemonId: string, key: Uint8Array): Promise<Uint8Array>;
-  /** Replaces the pin: only after a user compared the fingerprints and approved. */
-  approve(daemonId: string, key: Uint8Array): Promise<void>;
-  remove(daemonId: string): Promise<void>;
-}
+export { MemoryPinStore, samePin, type PinStore } from '../web/pin-store.js';
 
 /**
  * Pins in a 0600 JSON file, written atomically: `{ "version": 1, "pins": { "<daemonId>": "<base64url key>" } }`.
@@ -35,7 +24,7 @@ export class FilePinStore implements PinStore {
   }
 
   async pin(daemonId: string, key: Uint8Array): Promise<Uint8Array> {
-    checkKey(key);
+    checkPinKey(key);
     return this.update((pins) => {
       const existing = pins.get(daemonId);
       if (existing) return existing;
@@ -45,7 +34,7 @@ export class FilePinStore implements PinStore {
   }
 
   async approve(daemonId: string, key: Uint8Array): Promise<void> {
-    checkKey(key);
+    checkPinKey(key);
     return this.update((pins) => {
       pins.set(daemonId, key.slice());
     });
@@ -90,41 +79,6 @@ export class FilePinStore implements PinStore {
     }
     return pins;
   }
-}
-
-/** Pins in memory, for tests and short-lived tools. */
-export class MemoryPinStore implements PinStore {
-  private readonly pins = new Map<string, Uint8Array>();
-
-  async get(daemonId: string): Promise<Uint8Array | undefined> {
-    return this.pins.get(daemonId)?.slice();
-  }
-
-  async pin(daemonId: string, key: Uint8Array): Promise<Uint8Array> {
-    checkKey(key);
-    const existing = this.pins.get(daemonId);
-    if (existing) return existing.slice();
-    this.pins.set(daemonId, key.slice());
-    return key.slice();
-  }
-
-  async approve(daemonId: string, key: Uint8Array): Promise<void> {
-    checkKey(key);
-    this.pins.set(daemonId, key.slice());
-  }
-
-  async remove(daemonId: string): Promise<void> {
-    this.pins.delete(daemonId);
-  }
-}
-
-/** Whether `key` equals the pin in force (constant time). */
-export function samePin(pinned: Uint8Array, key: Uint8Array): boolean {
-  return bytesEqual(pinned, key);
-}
-
-function checkKey(key: Uint8Array): void {
-  if (!(key instanceof Uint8Array) || key.length !== 32) throw new TypeError('an Ed25519 identity key is 32 bytes');
 }
 
 function serialize(pins: Map<string, Uint8Array>): string {

@@ -1,13 +1,5 @@
+import type { GetToken } from '../web/session-token-source.js';
 import { ControlPlaneClient, type ControlPlaneClientOptions } from '../node/control-plane-client.js';
-
-/** What `connectClient` needs for each attempt: a session token and its `sid` (sbrp.md §5). */
-export interface ClientToken {
-  token: string;
-  /** base64url SessionID; read from the token's `sid` claim when omitted. */
-  sid?: string;
-}
-
-export type GetToken = (signal: AbortSignal) => Promise<ClientToken>;
 
 /**
  * A `getToken` that asks the control plane for a session token with `bearer` (a daemon API
@@ -22,3 +14,5 @@ export function controlPlaneTokens(options: ControlPlaneClientOptions & { bearer
     return { token, sid };
   };
 }
+
+export type { ClientToken, GetToken } from '../web/session-token-source.js';

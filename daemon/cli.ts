@@ -2,7 +2,7 @@
 import { pathToFileURL } from 'node:url';
 import { toBase64Url } from '../protocol/bytes.js';
 import { ControlPlaneClient } from '../node/control-plane-client.js';
-import { errorCode } from '../node/errors.js';
+import { errorCode } from '../web/errors.js';
 import { parseDaemonArgs, DAEMON_USAGE } from './cli-args.js';
 import { connectDaemon } from './connect-daemon.js';
 import type { DaemonConnection } from './daemon-types.js';

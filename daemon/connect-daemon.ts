@@ -6,14 +6,14 @@ import { signalFrame } from '../protocol/frames.js';
 import { RECONNECT_DEFAULTS, ReconnectBackoff, shouldRetry, type ReconnectPolicy } from '../protocol/reconnect-policy.js';
 import { nodeAead } from '../node/aead-node.js';
 import { ControlPlaneClient, type PresenceToken } from '../node/control-plane-client.js';
-import { Emitter } from '../node/emitter.js';
-import { ConfigError, ConnectionError, errorCode } from '../node/errors.js';
-import { Heartbeat } from '../node/heartbeat.js';
-import { tokenScopes } from '../node/jwt-claims.js';
+import { Emitter } from '../web/emitter.js';
+import { ConfigError, ConnectionError, errorCode } from '../web/errors.js';
+import { Heartbeat } from '../web/heartbeat.js';
+import { tokenScopes } from '../web/jwt-claims.js';
 import { closeSocket, messageBytes, openRelaySocket } from '../node/relay-socket.js';
-import { closeOnAbort } from '../node/close-on-abort.js';
-import { relayWebSocketUrl } from '../node/relay-url.js';
-import { sleep } from '../node/sleep.js';
+import { closeOnAbort } from '../web/close-on-abort.js';
+import { relayWebSocketUrl } from '../web/relay-url.js';
+import { sleep } from '../web/sleep.js';
 import { CircuitBreaker, CIRCUIT_BREAKER_DEFAULTS } from './circuit-breaker.js';
 import {
   DAEMON_DEFAULTS, type ConnectDaemonOptions, type DaemonConnection, type DaemonEvents, type DaemonState, type DaemonStatus, type MessageHandler,

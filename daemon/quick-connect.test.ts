@@ -2,7 +2,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { toBase64Url } from '../protocol/bytes.js';
-import { ControlPlaneError } from '../node/errors.js';
+import { ControlPlaneError } from '../web/errors.js';
 import { startRelay, type RelayServer } from '../relay/index.js';
 import { createQuickConnect, listDevices, revokeDevice, rotateApiKey } from './quick-connect.js';
 

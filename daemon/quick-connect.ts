@@ -1,5 +1,5 @@
-import { ControlPlaneError } from '../node/errors.js';
-import { controlPlaneRequest, numberField, stringField, type ControlPlaneCallOptions } from '../node/control-plane-request.js';
+import { ControlPlaneError } from '../web/errors.js';
+import { controlPlaneRequest, numberField, stringField, type ControlPlaneCallOptions } from '../web/control-plane-request.js';
 
 /**
  * The daemon owner's side of pairing (README "Pairing"): Quick Connect codes, the device list,

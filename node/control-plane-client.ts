@@ -1,7 +1,7 @@
-import { CONTROL_PLANE_DEFAULTS, controlPlaneRequest, stringField } from './control-plane-request.js';
-import { controlPlaneBaseUrl } from './relay-url.js';
+import { CONTROL_PLANE_DEFAULTS, controlPlaneRequest, stringField } from '../web/control-plane-request.js';
+import { controlPlaneBaseUrl } from '../web/relay-url.js';
 
-export { CONTROL_PLANE_DEFAULTS } from './control-plane-request.js';
+export { CONTROL_PLANE_DEFAULTS } from '../web/control-plane-request.js';
 
 /** Options of {@link ControlPlaneClient}. */
 export interface ControlPlaneClientOptions {

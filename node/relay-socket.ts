@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { HEADER_LENGTH, MAX_PAYLOAD } from '../protocol/codes.js';
-import { ConnectionError, type ConnectionErrorCode } from './errors.js';
+import { ConnectionError, type ConnectionErrorCode } from '../web/errors.js';
+import type { OpenRelaySocket, RelaySocket } from '../web/relay-socket.js';
 
 export interface OpenRelaySocketOptions {
   /** Time allowed for TCP, TLS and the HTTP upgrade (default 15 s). */
@@ -129,4 +130,49 @@ export function closeSocket(ws: WebSocket, code = 1000, ms = 1_000): Promise<voi
     if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
     else ws.close(code);
   });
+}
+
+/**
+ * The Node client's socket for the shared connection loop (web/relay-client.ts): `ws` with
+ * the token as a bearer header, returned paused until `start`, with ws's per-send callbacks
+ * as flush notices (so writers need not poll `bufferedAmount`).
+ */
+export function nodeRelaySocketOpener(options: { timeoutMs?: number } = {}): OpenRelaySocket {
+  return async (url, token, signal) => wrapNodeSocket(await openRelaySocket(url, token, { signal, timeoutMs: options.timeoutMs }));
+}
+
+function wrapNodeSocket(ws: WebSocket): RelaySocket {
+  const flushListeners = new Set<() => void>();
+  const flushed = (): void => {
+    for (const listener of flushListeners) listener();
+  };
+  return {
+    get bufferedAmount() {
+      return ws.bufferedAmount;
+    },
+    send(frame) {
+      if (ws.readyState === WebSocket.OPEN) ws.send(frame, flushed);
+    },
+    start(handlers) {
+      ws.on('message', (data, isBinary) => {
+        if (!isBinary) handlers.text();
+        else handlers.message(messageBytes(data));
+      });
+      ws.on('error', () => {}); // 'close' follows
+      ws.once('close', () => {
+        ws.removeAllListeners('message');
+        handlers.close();
+      });
+      ws.resume();
+    },
+    terminate() {
+      ws.removeAllListeners('message');
+      if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
+    },
+    close: () => closeSocket(ws),
+    onFlush(listener) {
+      flushListeners.add(listener);
+      return () => flushListeners.delete(listener);
+    },
+  };
 }

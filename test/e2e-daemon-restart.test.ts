@@ -6,7 +6,7 @@ import type { DaemonConnection } from '../daemon/daemon-types.js';
 import { configPathFor } from '../daemon/daemon-config.js';
 import { loadIdentity } from '../daemon/identity.js';
 import { connectClient } from '../client/connect-client.js';
-import type { RelayClient } from '../client/client-types.js';
+import type { RelayClient } from '../web/client-types.js';
 import { FilePinStore } from '../client/pin-store.js';
 import { ADMIN_KEY, FAST_RECONNECT, startRelayFixture, type RelayFixture } from './helpers/relay-fixture.js';
 import { checkNoLeakedHandles } from './helpers/leak-check.js';

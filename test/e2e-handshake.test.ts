@@ -7,7 +7,7 @@ import { MAX_PLAINTEXT } from '../protocol/codes.js';
 import { connectDaemon } from '../daemon/connect-daemon.js';
 import type { DaemonConnection } from '../daemon/daemon-types.js';
 import { connectClient } from '../client/connect-client.js';
-import type { RelayClient } from '../client/client-types.js';
+import type { RelayClient } from '../web/client-types.js';
 import { FilePinStore } from '../client/pin-store.js';
 import { startRelayFixture, type RelayFixture, type RegisteredTestDaemon } from './helpers/relay-fixture.js';
 import { checkNoLeakedHandles } from './helpers/leak-check.js';

@@ -12,7 +12,7 @@ import { connectDaemon } from '../daemon/connect-daemon.js';
 import type { DaemonConnection } from '../daemon/daemon-types.js';
 import { generateIdentity } from '../daemon/identity.js';
 import { connectClient } from '../client/connect-client.js';
-import type { RelayClient } from '../client/client-types.js';
+import type { RelayClient } from '../web/client-types.js';
 import { FilePinStore } from '../client/pin-store.js';
 import { FAST_RECONNECT, startRelayFixture, type RelayFixture, type RegisteredTestDaemon } from './helpers/relay-fixture.js';
 import { checkNoLeakedHandles } from './helpers/leak-check.js';

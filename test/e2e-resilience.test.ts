@@ -4,7 +4,7 @@ import { FrameType } from '../protocol/codes.js';
 import { connectDaemon } from '../daemon/connect-daemon.js';
 import type { ConnectDaemonOptions, DaemonConnection } from '../daemon/daemon-types.js';
 import { connectClient } from '../client/connect-client.js';
-import type { ConnectClientOptions, RelayClient } from '../client/client-types.js';
+import type { ConnectClientOptions, RelayClient } from '../web/client-types.js';
 import { controlPlaneTokens } from '../client/session-token-source.js';
 import { MemoryPinStore } from '../client/pin-store.js';
 import { ADMIN_KEY, FAST_RECONNECT, startRelayFixture, type RelayFixture, type RegisteredTestDaemon } from './helpers/relay-fixture.js';

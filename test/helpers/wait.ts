@@ -1,4 +1,4 @@
-import type { ClientEvents, RelayClient } from '../../client/client-types.js';
+import type { ClientEvents, RelayClient } from '../../web/client-types.js';
 import type { DaemonConnection, DaemonEvents } from '../../daemon/daemon-types.js';
 
 /** Polls `predicate` every 10 ms until it is truthy or `timeoutMs` passes (then throws `what`). */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { toBase64Url, utf8 } from '../protocol/bytes.js';
 import { readJwtClaims, tokenScopes } from './jwt-claims.js';
 import { relayWebSocketUrl } from './relay-url.js';
-import { upgradeStatusCode } from './relay-socket.js';
+import { upgradeStatusCode } from '../node/relay-socket.js';
 
 describe('relay URLs, token claims and upgrade codes', () => {
   it('derives the WebSocket endpoint from the relay base URL', () => {

@@ -54,7 +54,7 @@ export interface ConnectClientOptions {
   maxBufferedBytes?: number;
   connectTimeoutMs?: number;
   random?: () => number;
-  /** ChaCha20-Poly1305 implementation; OpenSSL through node:crypto by default. */
+  /** ChaCha20-Poly1305 implementation (default: noble; the Node client passes OpenSSL). */
   aead?: Aead;
   signal?: AbortSignal;
 }
@@ -96,6 +96,8 @@ export interface RelayClient {
    * unless the code is one that must not be retried. No-op between sessions.
    */
   endSession(error: SbrpError): void;
+  /** Skips a backoff wait in progress (the network came back). No-op otherwise. */
+  wake(): void;
   /** Closes the socket and stops every timer. Idempotent. */
   close(): Promise<void>;
 }

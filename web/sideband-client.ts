@@ -1,0 +1,229 @@
+import { SbrpError } from '../protocol/errors.js';
+import { Mux } from '../protocol/stream/mux.js';
+import { STREAM_DEFAULTS, type StreamLimits } from '../protocol/stream/stream-codes.js';
+import { StreamError } from '../protocol/stream/stream-error.js';
+import { Emitter } from './emitter.js';
+import { ConnectionError, errorCode } from './errors.js';
+import { openChannel, type Channel, type ChannelLimits, type HeaderInit } from './channel.js';
+import { muxFetch } from './mux-fetch.js';
+import { WriteGate } from './write-gate.js';
+import type { ClientEvents, ClientState, ConnectClientOptions, RelayClient } from './client-types.js';
+
+export interface ConnectOptions extends Omit<ConnectClientOptions, 'onMessage'> {
+  /**
+   * Inner-protocol limits this client announces. Default: STREAM_DEFAULTS with 1 MiB stream and
+   * 4 MiB session windows, so a download needs few CREDIT frames (the relay rate-limits client
+   * messages) while a stopped reader still bounds what every hop holds.
+   */
+  limits?: Partial<StreamLimits>;
+  channelLimits?: Partial<ChannelLimits>;
+  /** How long `fetch`/`channel` wait for a session before failing with `not_connected` (default 30 s). */
+  sessionWaitMs?: number;
+  /** Calls that may wait for a session at once; more fail at once with StreamError `refused` (default 1024). */
+  maxWaiting?: number;
+  /** Pause body output while the relay socket buffers this much (default 256 KiB, WRITE_GATE_DEFAULTS). */
+  writeHighWaterMark?: number;
+}
+
+export const CONNECT_DEFAULTS = Object.freeze({
+  sessionWaitMs: 30_000,
+  maxWaiting: 1024,
+  limits: Object.freeze({ ...STREAM_DEFAULTS, streamWindow: 1024 * 1024, sessionWindow: 4 * 1024 * 1024 }),
+});
+
+export interface ConnectEvents extends Omit<ClientEvents, 'message'> {
+  /** A daemon event (`Listener.publish`); `sideband.events-dropped` reports a loss with `data.count`. */
+  event: { name: string; data: unknown };
+}
+
+/** A fetch-shaped function: pass it where a library takes `fetch` (Hono's `hc`, ky, …). */
+export type SidebandFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+export interface SidebandClient {
+  /**
+   * WHATWG fetch to the daemon: only path and query of the URL matter. Rejects with
+   * StreamError (`session_closed`, `refused`, `going_away`, …), ConnectionError
+   * (`not_connected` after `sessionWaitMs`, `closed`), or the error that stopped the client
+   * (`identity_key_changed`, …); an aborted `signal` rejects with its reason.
+   */
+  readonly fetch: SidebandFetch;
+  /** Opens a channel; rejects with ChannelError `channel_refused` (with `status`) or as `fetch` does. */
+  channel(path: string, init?: { headers?: HeaderInit; signal?: AbortSignal }): Promise<Channel>;
+  on<K extends keyof ConnectEvents>(type: K, listener: (event: ConnectEvents[K]) => void, options?: { signal?: AbortSignal }): () => void;
+  /** End-to-end round trip to the daemon's inner protocol, in ms. */
+  ping(): Promise<number>;
+  /** Resolves once a session is open (at once if one is). */
+  ready(): Promise<void>;
+  readonly state: ClientState;
+  readonly sessionId: bigint | undefined;
+  /** Why the client stopped, or why the last attempt failed. */
+  readonly error: Error | undefined;
+  /** Fails whatever is in flight with `closed`, closes the socket. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * A client of one daemon: HTTP and channels over the end-to-end encrypted session, with the
+ * reconnects of the connection loop (`relay`) underneath; the same code serves the Node client
+ * (client/connect.ts) and the service worker. Each SBRP session gets a fresh inner
+ * multiplexer; when a session ends, whatever ran on it fails with `session_closed` (never a
+ * silent truncation) and the next request waits for the new one.
+ *
+ *   const client = sidebandClient(new RelayClientLoop({ ...options, openSocket }), options);
+ *   const res = await client.fetch('/api/hello');
+ */
+export function sidebandClient(relay: RelayClient, options: ConnectOptions): SidebandClient {
+  return new MuxClient(relay, options);
+}
+
+type Forwarded = Exclude<keyof ClientEvents, 'message'>;
+const FORWARDED: readonly Forwarded[] = ['state', 'open', 'paused', 'pending', 'resumed', 'replay', 'rate_limited', 'disconnected', 'closed'];
+
+class MuxClient implements SidebandClient {
+  readonly fetch: SidebandFetch;
+  private readonly events = new Emitter<ConnectEvents>();
+  private readonly relay: RelayClient;
+  private readonly gate: WriteGate;
+  private readonly limits: StreamLimits;
+  private mux?: Mux;
+  private waiting = 0;
+  private closing?: Promise<void>;
+
+  constructor(
+    relay: RelayClient,
+    private readonly options: ConnectOptions,
+  ) {
+    this.limits = { ...CONNECT_DEFAULTS.limits, ...options.limits };
+    this.relay = relay;
+    this.gate = new WriteGate({
+      bufferedAmount: () => relay.bufferedAmount,
+      onFlush: (listener) => relay.onFlush(listener),
+      // Paused or pending: the session holds what we send (bounded), so hold bodies here.
+      canWrite: () => relay.state === 'open',
+      highWaterMark: options.writeHighWaterMark,
+      onDrain: () => this.mux?.pump(),
+    });
+    // Our own listeners first: the multiplexer must exist before anyone hears of the session.
+    relay.on('open', () => this.startMux());
+    relay.onMessage((data) => this.mux?.receive(data));
+    relay.on('resumed', () => {
+      // Frames that were in flight to a daemon whose connection dropped are lost; a probe makes
+      // the daemon see the sequence gap now rather than both ends waiting for credit forever.
+      this.mux?.ping().catch(() => {});
+      this.gate.kick();
+    });
+    relay.on('disconnected', ({ error }) => this.endMux(new StreamError('session_closed', `the session to the daemon ended (${errorCode(error) ?? error.message})`)));
+    relay.on('closed', ({ error }) => this.endMux(new StreamError('session_closed', `the client stopped${error ? ` (${errorCode(error) ?? error.message})` : ''}`)));
+    const forward = <K extends Forwarded>(type: K) => relay.on(type, (event) => this.events.emit(type, event as ConnectEvents[K]));
+    for (const type of FORWARDED) forward(type);
+    this.fetch = async (input, init) => muxFetch(await this.currentMux(init?.signal ?? (input instanceof Request ? input.signal : undefined)), input, init);
+  }
+
+  get state(): ClientState {
+    return this.relay.state;
+  }
+
+  get sessionId(): bigint | undefined {
+    return this.relay.sessionId;
+  }
+
+  get error(): Error | undefined {
+    return this.relay.error;
+  }
+
+  on<K extends keyof ConnectEvents>(type: K, listener: (event: ConnectEvents[K]) => void, options?: { signal?: AbortSignal }): () => void {
+    return this.events.on(type, listener, options);
+  }
+
+  async channel(path: string, init: { headers?: HeaderInit; signal?: AbortSignal } = {}): Promise<Channel> {
+    return openChannel(await this.currentMux(init.signal), path, { ...init, limits: this.options.channelLimits });
+  }
+
+  async ping(): Promise<number> {
+    return (await this.currentMux()).ping();
+  }
+
+  async ready(): Promise<void> {
+    await this.currentMux();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.gate.close();
+      this.endMux(new StreamError('session_closed', 'the client was closed'));
+      await this.relay.close();
+      this.events.removeAll();
+    })();
+    return this.closing;
+  }
+
+  private startMux(): void {
+    this.endMux(new StreamError('session_closed', 'a new session replaced this one'));
+    const relay = this.relay;
+    let failed = false;
+    const mux: Mux = new Mux({
+      role: 'client',
+      limits: this.limits,
+      isWritable: () => this.gate.isWritable(),
+      send: (frame) => {
+        if (failed) return;
+        try {
+          relay.send(frame);
+        } catch (error) {
+          // A frame could not go out (held-message bound while paused, socket bound): the inner
+          // session is no longer whole. End it and the SBRP session, so the client reconnects.
+          failed = true;
+          const code = errorCode(error) ?? 'internal';
+          queueMicrotask(() => {
+            mux.close(new StreamError('session_closed', `relay send failed: ${code}`));
+            relay.endSession(new SbrpError('internal_error', `inner stream session failed: ${code}`));
+          });
+        }
+      },
+      onEvent: (name, data) => this.events.emit('event', { name, data }),
+      onClose: (error) => {
+        if (this.mux !== mux) return;
+        this.mux = undefined;
+        // The daemon ended the inner session (ERROR) or sent something malformed: this SBRP
+        // session cannot carry another, so start over with a new one.
+        if (error && error.code !== 'session_closed') relay.endSession(new SbrpError('internal_error', `inner stream session failed: ${error.code}`));
+      },
+    });
+    this.mux = mux;
+    mux.start();
+  }
+
+  private endMux(error: StreamError): void {
+    const mux = this.mux;
+    this.mux = undefined;
+    mux?.close(error);
+  }
+
+  /** The live multiplexer, waiting (bounded) for a session when there is none. */
+  private currentMux(signal?: AbortSignal): Promise<Mux> {
+    if (this.mux && !this.mux.closed) return Promise.resolve(this.mux);
+    if (this.closing || this.relay.state === 'closed') return Promise.reject(this.relay.error ?? new ConnectionError('closed', 'the client was closed'));
+    signal?.throwIfAborted();
+    const maxWaiting = this.options.maxWaiting ?? CONNECT_DEFAULTS.maxWaiting;
+    if (this.waiting >= maxWaiting) return Promise.reject(new StreamError('refused', `${this.waiting} calls already wait for a session`));
+    const waitMs = this.options.sessionWaitMs ?? CONNECT_DEFAULTS.sessionWaitMs;
+    this.waiting++;
+    return new Promise<Mux>((resolve, reject) => {
+      const stop = new AbortController();
+      const done = (error?: unknown) => {
+        if (stop.signal.aborted) return;
+        this.waiting--;
+        stop.abort();
+        clearTimeout(timer);
+        if (error !== undefined) reject(error);
+        else if (this.mux) resolve(this.mux);
+        else reject(new ConnectionError('not_connected', 'the session ended before the request was sent'));
+      };
+      const timer = setTimeout(() => done(new ConnectionError('not_connected', `no session to the daemon within ${waitMs} ms (state ${this.relay.state})`)), waitMs);
+      // Registered after the constructor's `open` listener, so the multiplexer exists by now.
+      this.relay.on('open', () => done(), { signal: stop.signal });
+      this.relay.on('closed', ({ error }) => done(error ?? new ConnectionError('closed', 'the client was closed')), { signal: stop.signal });
+      signal?.addEventListener('abort', () => done(signal.reason), { signal: stop.signal });
+    });
+  }
+}
