@@ -56,6 +56,37 @@ describe('parseRelayArgs', () => {
     expect(usage(['--data-dir='])).toMatch(/--data-dir/);
   });
 
+  it('reads the Origin allowlist from the flag or the variable, trimming spaces around commas', () => {
+    const env = { SIDEBAND_RELAY_ALLOWED_ORIGINS: 'https://app.example, http://127.0.0.1:5173 ,http://[::1]:8080' };
+    expect(parseRelayArgs([], env)).toMatchObject({ options: { allowedOrigins: ['https://app.example', 'http://127.0.0.1:5173', 'http://[::1]:8080'] } });
+    expect(parseRelayArgs(['--allowed-origins=http://localhost:5173'], env)).toMatchObject({ options: { allowedOrigins: ['http://localhost:5173'] } });
+  });
+
+  // Entries are compared byte for byte with the browser's Origin header, so anything a browser
+  // would never send is a configuration mistake that must stop the relay, not silently match nothing.
+  it.each([
+    ['HTTPS://App.Example', /not an origin.*browsers send "https:\/\/app.example"/],
+    ['https://app.example:443', /browsers send "https:\/\/app.example"/],
+    ['https://app.example/', /browsers send "https:\/\/app.example"/],
+    ['https://app.example?x=1', /not an origin/],
+    ['https://user:pw@app.example', /not an origin/],
+    ['https://app.exa\nmple', /not an origin/],
+    ['https://app.example\u0000', /not an origin/],
+    ['ws://app.example', /not an origin/],
+    ['file:///etc/passwd', /not an origin/],
+    ['javascript:alert(1)', /not an origin/],
+    ['*', /not an origin/],
+    ['https://a.example,,https://b.example', /entry "" is not an origin/],
+    [`https://${'a'.repeat(5000)}.example`, /too long|longer than 4096/],
+  ])('rejects the allowlist entry %j with exit code 2', (value, message) => {
+    expect(usage(['--allowed-origins', value])).toMatch(message);
+    expect(usage([], { SIDEBAND_RELAY_ALLOWED_ORIGINS: value })).toMatch(message);
+  });
+
+  it('bounds environment values like flag values', () => {
+    expect(usage([], { SIDEBAND_RELAY_ALLOWED_ORIGINS: Array(600).fill('https://a.example').join(',') })).toMatch(/SIDEBAND_RELAY_ALLOWED_ORIGINS is longer than 4096/);
+  });
+
   it('returns help for --help', () => {
     expect(parseRelayArgs(['--help'])).toEqual({ kind: 'help' });
   });

@@ -27,7 +27,9 @@ Options (environment variable in brackets):
   --grace <seconds>        daemon reconnect grace period [SIDEBAND_RELAY_GRACE] (default ${DEFAULTS.graceMs / 1000})
   --idle-timeout <seconds> close connections silent this long [SIDEBAND_RELAY_IDLE_TIMEOUT] (default ${DEFAULTS.limits.idleTimeoutMs / 1000})
   --max-connections <n>    [SIDEBAND_RELAY_MAX_CONNECTIONS] (default ${DEFAULTS.limits.maxConnections})
-  --allowed-origins <a,b>  comma-separated Origin allowlist [SIDEBAND_RELAY_ALLOWED_ORIGINS]
+  --allowed-origins <a,b>  comma-separated browser Origin allowlist, e.g. http://127.0.0.1:5173, for the
+                           WebSocket and (CORS) the HTTP API [SIDEBAND_RELAY_ALLOWED_ORIGINS]
+                           (default: any Origin may connect, no CORS)
   --debug                  diagnostic text in Control frames, debug logs [SIDEBAND_RELAY_DEBUG=1]
   --help                   show this text
 `;
@@ -93,6 +95,7 @@ export function parseRelayArgs(argv: readonly string[], env: Readonly<Record<str
     if (fromFlag !== undefined) return fromFlag;
     const variable = VALUE_FLAGS.get(name);
     const fromEnv = variable === undefined ? undefined : env[variable];
+    if (fromEnv !== undefined && fromEnv.length > MAX_ARG_LENGTH) throw new CliUsageError(`${variable} is longer than ${MAX_ARG_LENGTH} characters`);
     return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
   };
 
@@ -176,16 +179,21 @@ function httpUrl(name: string, text: string): string {
   return text;
 }
 
-/** An Origin is exactly scheme://host[:port], as browsers send it. */
+/**
+ * An Origin is exactly http(s)://host[:port] as browsers serialize it (lower case, no default
+ * port, no path), because the relay compares it with the `Origin` header byte for byte.
+ */
 function origin(text: string): string {
-  let parsed: string | undefined;
+  let url: URL | undefined;
   try {
-    parsed = new URL(text).origin;
+    url = new URL(text);
   } catch {
-    parsed = undefined;
+    url = undefined;
   }
-  if (parsed === undefined || parsed === 'null' || parsed !== text) {
-    throw new CliUsageError(`--allowed-origins entry ${quote(text)} is not an origin like https://app.example`);
+  const web = url?.protocol === 'http:' || url?.protocol === 'https:';
+  if (!web || url!.origin !== text) {
+    const hint = web ? ` (browsers send ${quote(url!.origin)})` : '';
+    throw new CliUsageError(`--allowed-origins entry ${quote(text)} is not an origin like https://app.example${hint}`);
   }
   return text;
 }

@@ -67,7 +67,12 @@ export interface RelayOptions {
   issuer?: string;
   /** Verify tokens against this remote JWKS instead of the in-process control plane's keys. */
   jwksUrl?: string;
-  /** Allowed `Origin` values; when set, a request with another Origin gets 403. No Origin header is allowed. */
+  /**
+   * Allowed browser `Origin`s, for the WebSocket upgrade and the control-plane API alike: when
+   * set, a request with another Origin gets 403, a request without one (Node) passes, and listed
+   * origins get CORS headers on the API (cors.ts). Unset: any Origin may upgrade, and the API
+   * sends no CORS headers (no cross-origin page can read it).
+   */
   allowedOrigins?: readonly string[];
   /** Grace period for a dropped daemon to come back, and for a pending session to be signalled (sbrp.md §4). */
   graceMs?: number;

@@ -8,6 +8,7 @@ import { MemoryControlPlaneStore } from './control-plane/memory-store.js';
 import { devicePrincipal } from './control-plane/pairing.js';
 import { SqliteControlPlaneStore } from './control-plane/sqlite-store.js';
 import type { ControlPlaneStore } from './control-plane/store.js';
+import { decideCors } from './cors.js';
 import { HttpError, sendHttpError, sendJson } from './http-error.js';
 import { redactUrl, silentLogger, type RelayLogger } from './logger.js';
 import { RelayMetrics } from './metrics.js';
@@ -167,8 +168,14 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
         res.end(text);
       } else if (path === CONNECT_PATH) {
         throw new HttpError('upgrade_required', 'this endpoint takes a WebSocket upgrade');
-      } else if (!(await api(req, res, path))) {
-        throw new HttpError('not_found', 'no such route');
+      } else {
+        // Set before anything is answered, so errors carry them too (writeHead keeps set headers).
+        const cors = decideCors(req.headers.origin, req.method, options.allowedOrigins);
+        for (const [name, value] of Object.entries(cors.headers)) res.setHeader(name, value);
+        if (!api.handles(path)) throw new HttpError('not_found', 'no such route');
+        if (cors.action === 'refuse') throw new HttpError('forbidden', 'origin not allowed');
+        if (cors.action === 'preflight') res.writeHead(204).end();
+        else await api(req, res, path);
       }
     } catch (error) {
       const httpError = error instanceof HttpError ? error : new HttpError('internal_error', 'internal error');

@@ -39,7 +39,8 @@ interface Route {
  * authenticated route. Routes without a body still validate one if sent, so a malformed body
  * gets the same stable error everywhere.
  *
- * Returns a handler that resolves to false when the path is not a control-plane route.
+ * Returns a handler that resolves to false when the path is not a control-plane route, and
+ * `handles(path)`, the same question asked without a request (for CORS preflights).
  */
 export function createControlPlaneApi(cp: ControlPlane, options: ControlPlaneApiOptions) {
   const adminHash = createHash('sha256').update(options.adminKey, 'utf8').digest();
@@ -172,7 +173,9 @@ export function createControlPlaneApi(cp: ControlPlane, options: ControlPlaneApi
     return false;
   }
 
-  return route;
+  const handles = (path: string): boolean => routes.some((r) => (typeof r.path === 'string' ? r.path === path : r.path.test(path)));
+
+  return Object.assign(route, { handles });
 }
 
 /** 405 with the method the route accepts (rendered with an `Allow` header by the caller). */
