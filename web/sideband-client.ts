@@ -9,7 +9,8 @@ import { muxFetch } from './mux-fetch.js';
 import { WriteGate } from './write-gate.js';
 import type { ClientEvents, ClientState, ConnectClientOptions, RelayClient } from './client-types.js';
 
-export interface ConnectOptions extends Omit<ConnectClientOptions, 'onMessage'> {
+/** Everything of connect()'s options that is about the multiplexer above the connection loop. */
+export interface SidebandClientOptions {
   /**
    * Inner-protocol limits this client announces. Default: STREAM_DEFAULTS with 1 MiB stream and
    * 4 MiB session windows, so a download needs few CREDIT frames (the relay rate-limits client
@@ -24,6 +25,8 @@ export interface ConnectOptions extends Omit<ConnectClientOptions, 'onMessage'> 
   /** Pause body output while the relay socket buffers this much (default 256 KiB, WRITE_GATE_DEFAULTS). */
   writeHighWaterMark?: number;
 }
+
+export interface ConnectOptions extends Omit<ConnectClientOptions, 'onMessage'>, SidebandClientOptions {}
 
 export const CONNECT_DEFAULTS = Object.freeze({
   sessionWaitMs: 30_000,
@@ -72,7 +75,7 @@ export interface SidebandClient {
  *   const client = sidebandClient(new RelayClientLoop({ ...options, openSocket }), options);
  *   const res = await client.fetch('/api/hello');
  */
-export function sidebandClient(relay: RelayClient, options: ConnectOptions): SidebandClient {
+export function sidebandClient(relay: RelayClient, options: SidebandClientOptions = {}): SidebandClient {
   return new MuxClient(relay, options);
 }
 
@@ -91,7 +94,7 @@ class MuxClient implements SidebandClient {
 
   constructor(
     relay: RelayClient,
-    private readonly options: ConnectOptions,
+    private readonly options: SidebandClientOptions,
   ) {
     this.limits = { ...CONNECT_DEFAULTS.limits, ...options.limits };
     this.relay = relay;

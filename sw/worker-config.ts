@@ -1,0 +1,51 @@
+/**
+ * The worker's settings: what the page passed in the script URL (`?prefix=&relay=`, read once
+ * at start, synchronously) and the fixed defaults (style.md §8: one object).
+ */
+export interface WorkerConfig {
+  /** Path prefix the worker answers, with leading and trailing slash (default `/sideband/`). */
+  prefix: string;
+  /** Relay base URL used for pairing when the page names none. */
+  relay?: string;
+}
+
+export const WORKER_DEFAULTS = Object.freeze({
+  prefix: '/sideband/',
+  /** Longest a request waits for a session (connecting, reconnecting) before a clear error. */
+  sessionWaitMs: 15_000,
+  /**
+   * Request bodies the browser gives only whole (Firefox has no `request.body`): buffered up to
+   * this, `413 body_too_large` beyond. Chromium streams them and has no such limit.
+   */
+  maxBufferedBodyBytes: 64 * 1024 * 1024,
+  /** A request in backoff wakes the loop (skips the wait) at most this often. */
+  wakeIntervalMs: 1_000,
+  /** A stopped loop (a terminal error that pairing or trust does not fix) is retried after this. */
+  terminalRetryMs: 10_000,
+  /** Fast-lane `call` answers are buffered whole up to this; larger ones fail `response_too_large`. */
+  maxCallResponseBytes: 16 * 1024 * 1024,
+  /** Fast lanes (one per page) and channels per lane. */
+  maxLanes: 256,
+  maxChannelsPerLane: 64,
+});
+
+/** Reads the config from the worker script's URL; a bad prefix falls back to the default. */
+export function readWorkerConfig(scriptUrl: string): WorkerConfig {
+  const params = new URL(scriptUrl).searchParams;
+  const prefix = params.get('prefix');
+  const relay = params.get('relay') ?? undefined;
+  return { prefix: isPrefix(prefix) ? prefix : WORKER_DEFAULTS.prefix, ...(relay && isHttpUrl(relay) ? { relay } : {}) };
+}
+
+function isPrefix(value: string | null): value is string {
+  return value !== null && value.length <= 256 && /^\/([A-Za-z0-9._~-]+\/)+$/.test(value);
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}

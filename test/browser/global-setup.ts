@@ -1,0 +1,26 @@
+import { resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { buildWeb } from '../../scripts/build-web.js';
+
+/** Where the browser tests' build goes (not dist/web, which `npm start` rebuilds meanwhile). */
+export const TEST_WEB_ROOT = resolve(import.meta.dirname, '../../dist/test-web');
+
+/**
+ * Vitest global setup: builds the real service worker, page library and demo once for every
+ * browser test, plus a bare test page that exposes the page library's object as
+ * `window.sideband` for the tests to drive.
+ */
+export default async function setup(): Promise<void> {
+  await buildWeb(TEST_WEB_ROOT);
+  await writeFile(
+    resolve(TEST_WEB_ROOT, 'test.html'),
+    `<!doctype html><meta charset="utf-8"><title>sideband test page</title>
+<script type="module">
+import { registerSideband } from '/sideband-page.js';
+const relay = new URLSearchParams(location.search).get('relay') ?? undefined;
+window.sidebandReady = registerSideband({ relay }).then((s) => (window.sideband = s));
+window.sidebandReady.catch((e) => (window.sidebandError = { code: e.code, message: e.message }));
+</script>
+`,
+  );
+}
