@@ -12,3 +12,4 @@ export * from './route-stream.js';
 export * from './serve-stream.js';
 export * from './session-inbox.js';
 export { Channel, ChannelError, type ChannelData } from '../web/channel.js';
+export * from './idempotency.js';

@@ -1,6 +1,7 @@
 import type { StreamLimits } from '../protocol/stream/stream-codes.js';
 import type { ChannelLimits } from '../web/channel.js';
 import type { ConnectDaemonOptions, DaemonEvents, DaemonStatus } from './daemon-types.js';
+import type { IdempotencyOptions } from './idempotency.js';
 import type { ChannelRequest, ChannelRoutes } from './route-stream.js';
 import type { FetchHandler } from './serve-stream.js';
 
@@ -30,6 +31,19 @@ export interface ListenOptions extends Omit<ConnectDaemonOptions, 'identity' | '
   waitUntilConnected?: boolean;
   /** `fetch` used for control-plane calls (presence tokens). */
   controlPlaneFetch?: typeof fetch;
+  /**
+   * `Idempotency-Key` deduplication, on by default; `false` turns it off. For a request whose
+   * method is not GET, HEAD or OPTIONS and that has the header: a key that is not 1–128 visible
+   * ASCII characters gets `400 bad_request`; a key already seen within `ttlMs` (from any
+   * session: the service worker replays a request on a new session after it restarted) gets
+   * `409 duplicate_request` with `Sideband-Duplicate: 1`; either way the handler is not called.
+   * A new key is recorded before the handler runs, so concurrent duplicates run once; the
+   * handler still sees the header. Remembers at most `maxKeys` (default 10 000, oldest
+   * forgotten first) for `ttlMs` (default 10 min). Responses are not replayed.
+   *
+   *   listen({ ..., idempotency: { maxKeys: 50_000, ttlMs: 30 * 60_000 } })
+   */
+  idempotency?: Pick<IdempotencyOptions, 'maxKeys' | 'ttlMs'> | false;
 }
 
 export const LISTEN_DEFAULTS = Object.freeze({

@@ -10,9 +10,11 @@ import { ConfigError, errorCode } from '../web/errors.js';
 import { WriteGate } from '../web/write-gate.js';
 import { connectDaemon } from './connect-daemon.js';
 import type { DaemonConnection, DaemonEvents } from './daemon-types.js';
+import { IdempotencyKeys, withIdempotency } from './idempotency.js';
 import { identityFromSeed, loadOrCreateIdentity } from './identity.js';
 import { LISTEN_DEFAULTS, type ListenEvents, type ListenOptions, type ListenStatus, type Listener } from './listen-types.js';
 import { routeStream } from './route-stream.js';
+import type { FetchHandler } from './serve-stream.js';
 
 /** Where the daemon CLI keeps its identity too, so a library daemon and the CLI share one. */
 const DEFAULT_IDENTITY_PATH = join(homedir(), '.sideband', 'identity.json');
@@ -26,6 +28,10 @@ const DEFAULT_IDENTITY_PATH = join(homedir(), '.sideband', 'identity.json');
  * unreachable, a refused token) are retried with backoff meanwhile, as `connectDaemon` does;
  * pass `signal` to give up. A fatal one (`invalid_config`, `forbidden`, …) rejects.
  *
+ * A non-idempotent request (not GET, HEAD or OPTIONS) with an `Idempotency-Key` header runs at
+ * most once: a second delivery of the same key within the TTL, from any session, gets
+ * `409 duplicate_request` without reaching the handler (option `idempotency`, idempotency.ts).
+ *
  *   const app = new Hono().get('/api/hello', (c) => c.json({ hello: 'world' }));
  *   const server = await listen({ relay: 'https://relay.example', apiKey, fetch: app.fetch });
  *   server.publish('build', { ok: true });
@@ -33,8 +39,9 @@ const DEFAULT_IDENTITY_PATH = join(homedir(), '.sideband', 'identity.json');
  */
 export async function listen(options: ListenOptions): Promise<Listener> {
   if (typeof options.fetch !== 'function') throw new ConfigError('listen() needs a fetch handler');
+  const handler = servedHandler(options); // throws on a bad `idempotency` before any file or socket
   const seed = options.identity?.seed ?? (await loadOrCreateIdentity(options.identityPath ?? DEFAULT_IDENTITY_PATH)).identity.seed;
-  const listener = new SessionListener(options, seed);
+  const listener = new SessionListener(options, seed, handler);
   if (options.waitUntilConnected ?? true) {
     try {
       await listener.ready();
@@ -44,6 +51,17 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     }
   }
   return listener;
+}
+
+/**
+ * `options.fetch`, behind Idempotency-Key deduplication unless `idempotency: false`. One memory
+ * for the whole listener, not one per session: a replay after a service-worker restart arrives
+ * on the new worker's new session (idempotency.ts explains the scope).
+ */
+function servedHandler(options: ListenOptions): FetchHandler {
+  const { idempotency } = options;
+  if (idempotency === false) return options.fetch;
+  return withIdempotency(options.fetch, new IdempotencyKeys({ maxKeys: idempotency?.maxKeys, ttlMs: idempotency?.ttlMs }));
 }
 
 interface LiveSession {
@@ -70,6 +88,8 @@ class SessionListener implements Listener {
   constructor(
     private readonly options: ListenOptions,
     seed: Uint8Array,
+    /** What HTTP streams are served with (servedHandler). */
+    private readonly handler: FetchHandler,
   ) {
     this.limits = { ...STREAM_DEFAULTS, ...options.limits };
     this.fingerprint = identityFromSeed(seed).fingerprint;
@@ -175,7 +195,7 @@ class SessionListener implements Listener {
       isWritable: () => this.gate.isWritable(),
       onStream: (stream) =>
         routeStream(stream, {
-          fetch: this.options.fetch,
+          fetch: this.handler,
           onChannel: this.options.onChannel,
           channelLimits: this.options.channelLimits,
           serve: {
