@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Builds the real worker, page library and demo once for the browser tests (test/browser/).
+    globalSetup: ['./test/browser/global-setup.ts'],
     reporters: ['default', new SummaryReporter()],
   },
 });

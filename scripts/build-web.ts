@@ -12,7 +12,8 @@ import { build, type InlineConfig } from 'vite';
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 export async function buildWeb(outDir = resolve(root, 'dist/web')): Promise<string> {
-  const common: InlineConfig = { configFile: false, logLevel: 'warn', root };
+  // workbox-core reads process.env.NODE_ENV, which a library build leaves in place.
+  const common: InlineConfig = { configFile: false, logLevel: 'warn', root, define: { 'process.env.NODE_ENV': JSON.stringify('production') } };
   // Demo first: it empties outDir; the two library builds then add their files beside it.
   await build({
     ...common,
