@@ -184,13 +184,14 @@ describe('demo channels', () => {
     void term.send(new TextEncoder().encode('say deploy done'));
     void term.send('ls -la');
     void term.send('say');
+    void term.send(`say ${'x'.repeat(100_000)}`);
     const got: string[] = [];
     for await (const m of term) {
       got.push(m as string);
-      if (got.length === 6) break;
+      if (got.length === 7) break;
     }
     expect(got[0]).toMatch(/^commands: help, date, echo TEXT, say TEXT/);
-    expect(got.slice(1)).toEqual(['1970-01-01T00:00:00.000Z', 'hello  world', 'sent to 3 session(s)', 'ls -la', 'usage: say TEXT']);
+    expect(got.slice(1)).toEqual(['1970-01-01T00:00:00.000Z', 'hello  world', 'sent to 3 session(s)', 'ls -la', 'usage: say TEXT', 'say: at most 280 characters']);
     expect(published).toEqual([{ name: 'message', data: { text: 'deploy done', at: '1970-01-01T00:00:00.000Z', from: 'terminal' } }]);
   });
 

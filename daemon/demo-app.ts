@@ -130,6 +130,8 @@ export function demoChannels(options: Pick<DemoAppOptions, 'now' | 'publish'> = 
         return argument;
       case 'say':
         if (rest.length === 0) return 'usage: say TEXT';
+        // Events are small (32 KiB at most, docs/protocol.md); a channel message may be far larger.
+        if (argument.length > DEMO_LIMITS.broadcastChars) return `say: at most ${DEMO_LIMITS.broadcastChars} characters`;
         return `sent to ${publish('message', { text: argument, at: now().toISOString(), from: 'terminal' })} session(s)`;
       default:
         return line;

@@ -78,7 +78,8 @@ export class SidebandSession implements Sideband {
       broadcast.addEventListener('message', (event) => this.notice('broadcast-channel', event.data), { signal });
       signal.addEventListener('abort', () => broadcast.close(), { once: true });
     }
-    // The reliable path (BroadcastChannel does not wake a stopped worker's messages, service-worker.md).
+    // client.postMessage is the copy that must arrive (service-worker.md "Lifecycle"); the
+    // BroadcastChannel copy of the same message is dropped by the dedupe.
     this.container.addEventListener('message', (event) => this.notice('client-message', event.data), { signal });
     // Client messages wait in a queue until the document has loaded unless started.
     this.container.startMessages();
@@ -112,9 +113,11 @@ export class SidebandSession implements Sideband {
       return await this.onLane((lane) => lane.call(encoded));
     } catch (error) {
       // A worker that died with the call in flight may or may not have passed it on. A safe
-      // method may run twice (RFC 9110 §9.2.1), so it is retried once on the new worker's lane;
-      // anything else fails with the code and the app decides.
-      if (!(error instanceof SidebandError && error.code === 'worker_restarted' && SAFE_METHODS.has(encoded.message.method))) throw error;
+      // method may run twice (RFC 9110 §9.2.1), so it is retried once on the new worker's lane
+      // (when bodiless: a body's buffer went with the first attempt); anything else fails with
+      // the code and the app decides.
+      const retry = error instanceof SidebandError && error.code === 'worker_restarted' && SAFE_METHODS.has(encoded.message.method) && encoded.transfer.length === 0;
+      if (!retry) throw error;
       return this.onLane((lane) => lane.call(encoded));
     }
   }

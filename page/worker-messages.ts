@@ -18,6 +18,12 @@ const NOTICE_TYPES = new Set(['status', 'event']);
 /**
  * Reads a worker broadcast; `undefined` for anything that is not one (the app's own messages
  * on the same channel name or from its worker are none of our business).
+ *
+ * @example
+ *   broadcast.onmessage = (event) => {
+ *     const notice = parseWorkerNotice(event.data);
+ *     if (notice?.kind === 'status') render(notice.status);
+ *   };
  */
 export function parseWorkerNotice(data: unknown): WorkerNotice | undefined {
   if (!isObject(data) || typeof data.type !== 'string' || !NOTICE_TYPES.has(data.type)) return undefined;

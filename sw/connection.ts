@@ -148,6 +148,9 @@ export class WorkerConnection {
   private retryableStop(live: Live): boolean {
     const code = errorCode(live.failure?.error);
     if (code === 'identity_key_changed' || code === 'device_revoked' || code === 'device_not_found') return false;
+    // `forbidden` mid-session is how the relay ends a revoked device's session: the next token
+    // request says whether this device is revoked (needs-pairing) or something else refused it.
+    if (code === 'forbidden') return true;
     return Date.now() - (live.stoppedAt ?? 0) >= WORKER_DEFAULTS.terminalRetryMs;
   }
 
@@ -184,7 +187,7 @@ export class WorkerConnection {
     const live: Live = { device, loop, client };
     this.live = live;
     const pinned = await store.pins.get(device.daemonId);
-    this.setStatus({ state: 'connecting', ...this.deviceFields(device, pinned) });
+    this.setStatus({ state: 'connecting', code: undefined, message: undefined, retryInMs: undefined, offeredFingerprint: undefined, ...this.deviceFields(device, pinned) });
     client.on('state', ({ state, error }) => {
       if (this.live !== live) return;
       if (state === 'closed') live.stoppedAt = Date.now();
@@ -225,7 +228,8 @@ export class WorkerConnection {
           await (await this.store()).setPendingIdentity(offer);
           return this.setStatus({ state: 'identity-changed', code: 'identity_key_changed', message: why.message, fingerprint: why.pinnedFingerprint, offeredFingerprint: why.offeredFingerprint });
         }
-        if (why) return this.setStatus(this.failureStatus(live, why, undefined));
+        if (why) this.setStatus(this.failureStatus(live, why, undefined));
+        if (errorCode(why) === 'forbidden') void this.ensure().catch(() => undefined); // find out why, once (retryableStop)
         return;
       }
     }

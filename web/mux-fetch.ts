@@ -1,10 +1,14 @@
 import type { Mux } from '../protocol/stream/mux.js';
+import type { MuxStream } from '../protocol/stream/mux-stream.js';
 import { StreamError } from '../protocol/stream/stream-error.js';
 import { headerPairs, toHeaders } from './hop-by-hop.js';
 import { pipeBodyToStream, readableFromStream } from './stream-body.js';
 
 /** Base for relative URLs: only the path and query cross the session. */
 const PLACEHOLDER_ORIGIN = 'http://sideband.invalid';
+
+/** Pieces of a whole body handed to the stream (it splits them further into frames). */
+const WHOLE_BODY_PIECE = 256 * 1024;
 
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
@@ -27,10 +31,13 @@ export async function muxFetch(mux: Mux, input: string | URL | Request, init?: R
   request.signal.addEventListener('abort', onAbort, { once: true });
   stream.onAbort(() => request.signal.removeEventListener('abort', onAbort));
 
-  if (request.body && request.method !== 'GET' && request.method !== 'HEAD') {
+  if (request.method === 'GET' || request.method === 'HEAD') {
+    stream.end();
+  } else if (request.body) {
     void pipeBodyToStream(request.body, stream, () => stream.reset('cancel', 'request body failed'));
   } else {
-    stream.end();
+    // Firefox has no `Request.body` stream: the bytes are only readable whole.
+    void writeWholeBody(request, stream);
   }
 
   let head;
@@ -46,6 +53,18 @@ export async function muxFetch(mux: Mux, input: string | URL | Request, init?: R
     status: head.status < 200 ? 502 : head.status,
     headers: toHeaders(head.headers),
   });
+}
+
+async function writeWholeBody(request: Request, stream: MuxStream): Promise<void> {
+  try {
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    for (let offset = 0; offset < bytes.length && !stream.closed; offset += WHOLE_BODY_PIECE) {
+      await stream.write(bytes.subarray(offset, offset + WHOLE_BODY_PIECE));
+    }
+    if (!stream.closed) stream.end();
+  } catch {
+    stream.reset('cancel', 'request body failed');
+  }
 }
 
 function toRequest(input: string | URL | Request, init?: RequestInit): Request {

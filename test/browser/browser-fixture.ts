@@ -1,4 +1,7 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startRelay, type RelayOptions, type RelayServer } from '../../relay/index.js';
 import { listen } from '../../daemon/listen.js';
@@ -30,6 +33,8 @@ export interface BrowserStack {
   pairCode(): Promise<string>;
   /** Starts the daemon again (after `daemon.shutdown()`), with the same or another identity. */
   restartDaemon(identity?: DaemonIdentity): Promise<Listener>;
+  /** Closes the relay and starts it again on the same port with the same SQLite state. */
+  restartRelay(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -53,7 +58,10 @@ export function freePort(): Promise<number> {
 export async function startBrowserStack(options: Partial<ListenOptions> & Pick<ListenOptions, 'fetch'>, relayOptions: RelayOptions = {}): Promise<BrowserStack> {
   const webPort = await freePort();
   const webUrl = `http://127.0.0.1:${webPort}`;
-  const relay = await startRelay({ port: 0, adminKey: ADMIN_KEY, quickConnect: true, allowedOrigins: [webUrl], webAppUrl: webUrl, graceMs: 5_000, ...relayOptions });
+  const dataDir = await mkdtemp(join(tmpdir(), 'sideband-browser-'));
+  const relayConfig: RelayOptions = { adminKey: ADMIN_KEY, quickConnect: true, allowedOrigins: [webUrl], webAppUrl: webUrl, graceMs: 5_000, dataDir, ...relayOptions };
+  const relay = await startRelay({ port: 0, ...relayConfig });
+  const relayPort = Number(new URL(relay.url).port);
   const identity = generateIdentity();
   const { daemonId, apiKey } = await new ControlPlaneClient({ baseUrl: relay.url }).registerDaemon(ADMIN_KEY, { identityPublicKey: toBase64Url(identity.publicKey) });
   const start = (id: DaemonIdentity) => listen({ relay: relay.url, apiKey, daemonId, identity: id, reconnect: FAST_RECONNECT, ...options });
@@ -70,10 +78,15 @@ export async function startBrowserStack(options: Partial<ListenOptions> & Pick<L
       stack.daemon = await start(id);
       return stack.daemon;
     },
+    async restartRelay() {
+      await stack.relay.close();
+      stack.relay = await startRelay({ port: relayPort, ...relayConfig });
+    },
     async close() {
       await stack.daemon.shutdown({ timeoutMs: 1000 }).catch(() => {});
       await web.close();
-      await relay.close();
+      await stack.relay.close();
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
   const web = await startWebServer({ port: webPort, host: '127.0.0.1', root: TEST_WEB_ROOT, relayUrl: relay.url });
@@ -92,7 +105,8 @@ export async function openTab(context: BrowserContext, url: string): Promise<Pag
   const page = await context.newPage();
   page.on('pageerror', (error) => process.stderr.write(`[page error] ${error.message}\n`));
   await page.goto(url);
-  await page.waitForFunction(() => (window as unknown as { sideband?: unknown; sidebandError?: unknown }).sideband ?? (window as unknown as { sidebandError?: unknown }).sidebandError);
+  if (process.env.SIDEBAND_BROWSER_LOG) page.on('console', (message) => process.stderr.write(`[console] ${message.text()}\n`));
+  await page.waitForFunction(() => (window as unknown as { sideband?: unknown; sidebandError?: unknown }).sideband ?? (window as unknown as { sidebandError?: unknown }).sidebandError, undefined, { polling: 100 });
   const failed = await page.evaluate(() => (window as unknown as { sidebandError?: { code: string; message: string } }).sidebandError);
   if (failed) throw new Error(`registerSideband failed: ${failed.code}: ${failed.message}`);
   return page;
