@@ -146,3 +146,33 @@ export async function relayConnections(relay: RelayServer): Promise<{ client: nu
   const read = (role: string) => Number(new RegExp(`sbrp_relay_connections\\{role="${role}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
   return { client: read('client'), daemon: read('daemon') };
 }
+
+/**
+ * JS heap in use by the origin's service worker, in bytes (CDP Runtime.getHeapUsage through a
+ * browser-level session: Playwright gives no CDP session for worker targets, and workers have
+ * no performance.memory). Attaching keeps the worker alive, which this measurement wants.
+ */
+export async function workerHeapUsed(browser: Browser): Promise<number> {
+  const cdp = await browser.newBrowserCDPSession();
+  try {
+    const { targetInfos } = await cdp.send('Target.getTargets');
+    const target = targetInfos.find((t) => t.type === 'service_worker');
+    if (!target) throw new Error('no service worker target');
+    const { sessionId } = await cdp.send('Target.attachToTarget', { targetId: target.targetId, flatten: false });
+    const answer = new Promise<number>((resolve, reject) => {
+      cdp.on('Target.receivedMessageFromTarget', (event) => {
+        if (event.sessionId !== sessionId) return;
+        const message = JSON.parse(event.message) as { id?: number; result?: { usedSize: number }; error?: { message: string } };
+        if (message.id !== 1) return;
+        if (message.result) resolve(message.result.usedSize);
+        else reject(new Error(message.error?.message ?? 'getHeapUsage failed'));
+      });
+    });
+    await cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id: 1, method: 'Runtime.getHeapUsage' }) });
+    const used = await answer;
+    await cdp.send('Target.detachFromTarget', { sessionId });
+    return used;
+  } finally {
+    await cdp.detach();
+  }
+}

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { writeFile } from 'node:fs/promises';
+import { build } from 'vite';
 import { buildWeb } from '../../scripts/build-web.js';
 
 /** Where the browser tests' build goes (not dist/web, which `npm start` rebuilds meanwhile). */
@@ -12,6 +13,17 @@ export const TEST_WEB_ROOT = resolve(import.meta.dirname, '../../dist/test-web')
  */
 export default async function setup(): Promise<void> {
   await buildWeb(TEST_WEB_ROOT);
+  // The known-answer vector runner, bundled like the worker (vectors-entry.ts).
+  await build({
+    configFile: false,
+    logLevel: 'warn',
+    build: {
+      outDir: TEST_WEB_ROOT,
+      emptyOutDir: false,
+      target: 'es2022',
+      lib: { entry: resolve(import.meta.dirname, 'vectors-entry.ts'), formats: ['iife'], name: 'sbrpVectors', fileName: () => 'vectors.js' },
+    },
+  });
   await writeFile(
     resolve(TEST_WEB_ROOT, 'test.html'),
     `<!doctype html><meta charset="utf-8"><title>sideband test page</title>
