@@ -46,10 +46,22 @@ export type PageMessage =
   | { v: number; type: 'approve-identity'; fingerprint: string; port: MessagePort }
   | { v: number; type: 'forget'; port: MessagePort }
   | { v: number; type: 'claim'; port: MessagePort }
+  /** Diagnostics: Reply.result is WorkerStats. */
+  | { v: number; type: 'stats'; port: MessagePort }
   /** Hands the worker a port for the fast lane (lane-messages below). */
   | { v: number; type: 'lane'; port: MessagePort };
 
 export type Reply = { ok: true; status: SidebandStatus; result?: unknown } | { ok: false; code: string; message: string; status?: SidebandStatus };
+
+export interface WorkerStats {
+  /** Fetch events outside the prefix that reached the worker (0 where static routing keeps them away). */
+  passedThrough: number;
+  /** Fetch events the worker answered. */
+  answered: number;
+  lanes: number;
+  /** Whether `InstallEvent.addRoutes` took the app's other paths off the worker. */
+  staticRouting: boolean;
+}
 
 /** Worker → tabs, on the BroadcastChannel and to each client with `postMessage`. */
 export type WorkerBroadcast =

@@ -8,7 +8,7 @@ import { clientsClaim } from 'workbox-core';
 import { WorkerConnection } from './connection.js';
 import { proxyFetch } from './fetch-proxy.js';
 import { Lane } from './lane.js';
-import { BROADCAST_CHANNEL, MESSAGE_PROTOCOL_VERSION, type PageMessage, type Reply, type SidebandStatus, type WorkerBroadcast } from './messages.js';
+import { BROADCAST_CHANNEL, MESSAGE_PROTOCOL_VERSION, type PageMessage, type Reply, type SidebandStatus, type WorkerBroadcast, type WorkerStats } from './messages.js';
 import { SidebandStore } from './sideband-store.js';
 import { readWorkerConfig, WORKER_DEFAULTS } from './worker-config.js';
 
@@ -21,6 +21,7 @@ const broadcast = new BroadcastChannel(BROADCAST_CHANNEL);
 let storePromise: Promise<SidebandStore> | undefined;
 const store = (): Promise<SidebandStore> => (storePromise ??= SidebandStore.open());
 const lanes = new Set<Lane>();
+const stats: WorkerStats = { passedThrough: 0, answered: 0, lanes: 0, staticRouting: false };
 
 const connection = new WorkerConnection(config, {
   bootId,
@@ -54,7 +55,11 @@ clientsClaim();
 self.addEventListener('fetch', (event) => {
   const request = event.request;
   const url = new URL(request.url);
-  if (url.origin !== self.location.origin || !url.pathname.startsWith(config.prefix)) return; // network, untouched
+  if (url.origin !== self.location.origin || !url.pathname.startsWith(config.prefix)) {
+    stats.passedThrough++;
+    return; // network, untouched
+  }
+  stats.answered++;
   event.respondWith(proxyFetch(request, event.clientId || event.resultingClientId || '', { connection, store, prefix: config.prefix, bootId }));
 });
 
@@ -90,6 +95,9 @@ async function handle(message: PageMessage, port: MessagePort | undefined): Prom
       return reply(connection.approveIdentity(String(message.fingerprint)));
     case 'forget':
       return reply(connection.forget());
+    case 'stats':
+      port?.postMessage({ ok: true, status: connection.status, result: { ...stats, lanes: lanes.size } } satisfies Reply);
+      return;
     case 'claim':
       return reply(self.clients.claim().then(() => connection.status));
     case 'lane': {
@@ -115,7 +123,12 @@ function routeOthersToNetwork(event: ExtendableEvent): void {
   if (typeof install.addRoutes !== 'function' || !URLPatternCtor) return;
   try {
     const rule = { condition: { not: { urlPattern: new URLPatternCtor({ pathname: `${config.prefix}*` }) } }, source: 'network' };
-    event.waitUntil(install.addRoutes(rule).catch(() => {}));
+    event.waitUntil(
+      install.addRoutes(rule).then(
+        () => (stats.staticRouting = true),
+        () => {},
+      ),
+    );
   } catch {
     // an older router without `not`: every request reaches the fetch listener, which lets it through
   }

@@ -74,6 +74,18 @@ describe('Chromium: the service worker proxy', () => {
     for (const tab of tabs.slice(1)) await tab.close();
   });
 
+  it('requests outside /sideband/ never reach the worker (static routing)', async () => {
+    const stats = await first.evaluate(async () => {
+      for (const path of ['/test.html', '/index.html', '/nope.txt']) await fetch(path);
+      const { port1, port2 } = new MessageChannel();
+      const reply = new Promise<{ result: Record<string, unknown> }>((resolve) => (port1.onmessage = (e) => resolve(e.data)));
+      navigator.serviceWorker.controller!.postMessage({ v: 1, type: 'stats', port: port2 }, [port2]);
+      return (await reply).result;
+    });
+    expect(stats.answered).toBeGreaterThan(0);
+    expect(stats.passedThrough).toBe(0);
+  });
+
   it('streams a response token by token: the page reads each token before the daemon writes the next', async () => {
     const tokens = await first.evaluate(async () => {
       const res = await fetch('/sideband/api/tokens?id=s1&n=5');
