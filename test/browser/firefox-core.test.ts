@@ -25,8 +25,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await stack?.close();
+  try {
+    await browser?.close();
+  } finally {
+    await stack?.close();
+  }
 });
 
 // What the page logged is the evidence when something fails in the browser.
