@@ -61,7 +61,9 @@ const QUIET_PREFS: Record<string, unknown> = {
   'browser.newtabpage.activity-stream.feeds.section.topstories': false,
   'browser.newtabpage.activity-stream.feeds.telemetry': false,
   'browser.newtabpage.activity-stream.telemetry': false,
-  'services.settings.server': 'http://127.0.0.1:9/',
+  // Remote settings (blocklists, etc.): release builds honour this only with
+  // MOZ_DISABLE_NONLOCAL_CONNECTIONS=1 (set at launch); this value makes them skip all syncing.
+  'services.settings.server': 'data:,#remote-settings-dummy/v1',
   'identity.fxaccounts.enabled': false,
   'services.sync.enabled': false,
   'network.trr.mode': 5,
@@ -75,6 +77,9 @@ export function launchFirefox(): Promise<Browser> {
     // puppeteer 24 drives Firefox only over WebDriver BiDi (its default for Firefox); said explicitly.
     protocol: 'webDriverBiDi',
     extraPrefsFirefox: QUIET_PREFS,
+    // Firefox refuses every connection but to loopback (everything here is on 127.0.0.1), and
+    // release builds then honour the remote settings override above.
+    env: { ...process.env, MOZ_DISABLE_NONLOCAL_CONNECTIONS: '1' },
     // The test decides when it is too slow, not puppeteer's 180 s protocol timeout.
     protocolTimeout: 60_000,
     timeout: 30_000,

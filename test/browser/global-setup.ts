@@ -24,6 +24,28 @@ export default async function setup(): Promise<void> {
       lib: { entry: resolve(import.meta.dirname, 'vectors-entry.ts'), formats: ['iife'], name: 'sbrpVectors', fileName: () => 'vectors.js' },
     },
   });
+  // The README's web-app example (docs/examples/web-app.ts), bundled as an app would bundle it.
+  await build({
+    configFile: false,
+    logLevel: 'warn',
+    build: {
+      outDir: resolve(TEST_WEB_ROOT, 'examples'),
+      emptyOutDir: true,
+      target: 'es2022',
+      lib: { entry: resolve(import.meta.dirname, '../../docs/examples/web-app.ts'), formats: ['es'], fileName: () => 'web-app.js' },
+    },
+  });
+  await writeFile(
+    resolve(TEST_WEB_ROOT, 'readme.html'),
+    `<!doctype html><meta charset="utf-8"><title>README example</title><pre id="out"></pre>
+<script type="module">
+import { startWebApp } from '/examples/web-app.js';
+const lines = (window.lines = []);
+const show = (line) => { lines.push(line); document.getElementById('out').textContent += line + '\\n'; };
+window.started = startWebApp(new URLSearchParams(location.search).get('relay'), show).then(() => show('done'), (e) => show('error ' + e.code + ' ' + e.message));
+</script>
+`,
+  );
   await writeFile(
     resolve(TEST_WEB_ROOT, 'test.html'),
     `<!doctype html><meta charset="utf-8"><title>sideband test page</title>
