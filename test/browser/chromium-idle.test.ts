@@ -60,7 +60,8 @@ const statuses = [];
 async function get(name) {
   const at = Date.now();
   const res = await fetch('/sideband/api/hello?name=' + name);
-  return { at, status: res.status, code: res.headers.get('sideband-error'), body: await res.text() };
+  const body = await res.text();
+  return { at, ms: Date.now() - at, status: res.status, code: res.headers.get('sideband-error'), body };
 }
 /** A hello straight to the controller, bypassing the page library: the worker's own boot id. */
 function rawHello() {
@@ -114,6 +115,7 @@ try {
 
 interface Fetched {
   at: number;
+  ms: number;
   status: number;
   code: string | null;
   body: string;
@@ -346,7 +348,8 @@ describe('Chromium without a debugger: the browser stops an idle worker', () => 
       const quietB = (await b.go.promise) - resultB.quietFrom;
       process.stdout.write(
         `[idle] A: worker socket closed ${idleStopMs ?? 'never'} ms after the page's last message to it; ` +
-          `boot ${resultA.rawBootBefore} -> ${resultA.rawBootAfter}; sessions ${JSON.stringify(a.sessions.map((s) => ({ ...s, at: s.at - resultA.quietFrom })))}\n` +
+          `boot ${resultA.rawBootBefore} -> ${resultA.rawBootAfter}; next fetch ${resultA.after.status} in ${resultA.after.ms} ms; ` +
+          `sessions ${JSON.stringify(a.sessions.map((s) => ({ ...s, at: s.at - resultA.quietFrom })))}; page statuses ${JSON.stringify(resultA.statuses.map((s) => ({ ...s, at: s.at - resultA.quietFrom, bootId: s.bootId.slice(0, 8) })))}\n` +
           `[idle] B: quiet ${quietB} ms with ${HEARTBEAT_MS} ms heartbeats; boot ${resultB.rawBootBefore} -> ${resultB.rawBootAfter}; sessions ${JSON.stringify(b.sessions.map((s) => ({ ...s, at: s.at - resultB.quietFrom })))}\n`,
       );
 
