@@ -22,7 +22,7 @@ export interface SessionSettings {
 }
 
 /** The page messages without a reply, before `v` is attached. */
-type PostMessage = Extract<PageMessage, { type: 'heartbeat' | 'lane' }> extends infer M ? (M extends unknown ? Omit<M, 'v'> : never) : never;
+type PostMessage = Extract<PageMessage, { type: 'heartbeat' | 'lane' | 'wake' }> extends infer M ? (M extends unknown ? Omit<M, 'v'> : never) : never;
 
 /**
  * The `Sideband` a page gets once its worker controls it (register-sideband.ts). It keeps the
@@ -85,6 +85,8 @@ export class SidebandSession implements Sideband {
     this.container.startMessages();
     this.container.addEventListener('controllerchange', () => this.refreshInBackground(), { signal });
     addEventListener('pagehide', () => this.leave(), { signal });
+    // The network came back: the worker skips its reconnect backoff instead of waiting it out.
+    addEventListener('online', () => this.post({ type: 'wake' }), { signal });
     // Back from the back/forward cache: the lane was given up at pagehide.
     addEventListener('pageshow', (event) => event.persisted && this.refreshInBackground(), { signal });
     startPageHeartbeat({ intervalMs: this.settings.heartbeatMs, beat: () => this.beat(), onVisible: () => this.refreshInBackground(), signal });
