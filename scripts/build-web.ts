@@ -21,26 +21,14 @@ export async function buildWeb(outDir = resolve(root, 'dist/web')): Promise<stri
     base: '/',
     build: { outDir, emptyOutDir: true, target: 'es2022', sourcemap: true },
   });
-  await build({
-    ...common,
-    build: {
-      outDir,
-      emptyOutDir: false,
-      target: 'es2022',
-      sourcemap: true,
-      lib: { entry: resolve(root, 'sw/sw.ts'), formats: ['iife'], name: 'sidebandWorker', fileName: () => 'sideband-sw.js' },
-    },
-  });
-  await build({
-    ...common,
-    build: {
-      outDir,
-      emptyOutDir: false,
-      target: 'es2022',
-      sourcemap: true,
-      lib: { entry: resolve(root, 'page/index.ts'), formats: ['es'], fileName: () => 'sideband-page.js' },
-    },
-  });
+  // The worker as one classic script (Firefox 140 has no module workers); the page library as ESM.
+  const library = (entry: string, format: 'iife' | 'es', fileName: string) =>
+    build({
+      ...common,
+      build: { outDir, emptyOutDir: false, target: 'es2022', sourcemap: true, lib: { entry: resolve(root, entry), formats: [format], name: 'sidebandWorker', fileName: () => fileName } },
+    });
+  await library('sw/sw.ts', 'iife', 'sideband-sw.js');
+  await library('page/index.ts', 'es', 'sideband-page.js');
   return outDir;
 }
 

@@ -1,11 +1,11 @@
 import { nobleAead } from '../protocol/aead.js';
-import { fromBase64Url, toBase64Url } from '../protocol/bytes.js';
+import { toBase64Url } from '../protocol/bytes.js';
 import { IdentityKeyChangedError } from '../protocol/errors.js';
 import { fingerprint } from '../protocol/fingerprint.js';
 import type { ClientState } from '../web/client-types.js';
 import { signedDeviceTokens } from '../web/device-token-source.js';
 import { errorCode } from '../web/errors.js';
-import { redeemQuickConnectCode } from '../web/quick-connect-redeem.js';
+import { decodeIdentityKey, redeemQuickConnectCode } from '../web/quick-connect-redeem.js';
 import { RelayClientLoop } from '../web/relay-client.js';
 import { sidebandClient, type SidebandClient } from '../web/sideband-client.js';
 import { browserSocketOpener } from './browser-socket.js';
@@ -245,7 +245,7 @@ export class WorkerConnection {
   }
 
   private deviceFields(device: StoredDevice, pinned?: Uint8Array): Partial<SidebandStatus> {
-    const key = pinned ?? decodeKey(device.daemonIdentityPublicKey);
+    const key = pinned ?? decodeIdentityKey(device.daemonIdentityPublicKey);
     return { daemonId: device.daemonId, deviceId: device.deviceId, relayUrl: device.relayUrl, ...(key ? { fingerprint: fingerprint(key) } : {}) };
   }
 
@@ -272,13 +272,5 @@ function usable(state: ClientState): boolean {
   return state === 'open' || state === 'paused' || state === 'pending';
 }
 
-function decodeKey(value: string): Uint8Array | undefined {
-  try {
-    const key = fromBase64Url(value);
-    return key.length === 32 ? key : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export { SidebandHttpError };

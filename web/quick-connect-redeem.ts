@@ -49,7 +49,7 @@ export async function redeemQuickConnectCode(options: RedeemCodeOptions): Promis
     relayUrl: stringField(json, 'relayUrl'),
     daemonIdentityPublicKey: stringField(json, 'daemonIdentityPublicKey'),
   };
-  const identityKey = decodeKey(device.daemonIdentityPublicKey);
+  const identityKey = decodeIdentityKey(device.daemonIdentityPublicKey);
   if (!identityKey) throw new ControlPlaneError('bad_response', 'daemonIdentityPublicKey is not a 32-byte key', 201);
   if (options.pinStore) {
     const inForce = await options.pinStore.pin(device.daemonId, identityKey);
@@ -60,7 +60,8 @@ export async function redeemQuickConnectCode(options: RedeemCodeOptions): Promis
   return device;
 }
 
-function decodeKey(value: string): Uint8Array | undefined {
+/** A base64url 32-byte Ed25519 public key, or undefined when it is not one. */
+export function decodeIdentityKey(value: string): Uint8Array | undefined {
   try {
     const bytes = fromBase64Url(value);
     return bytes.length === 32 ? bytes : undefined;

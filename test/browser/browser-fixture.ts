@@ -55,7 +55,19 @@ export function freePort(): Promise<number> {
  * serving `fetch` through listen(), and the demo web server on its own origin serving the
  * built worker. Everything over real sockets; `close()` releases all of it.
  */
-export async function startBrowserStack(options: Partial<ListenOptions> & Pick<ListenOptions, 'fetch'>, relayOptions: RelayOptions = {}): Promise<BrowserStack> {
+export interface BrowserStackWebOptions {
+  /**
+   * Dev mode as `npm start` runs it: the web server answers `GET /dev/pair-code` with a fresh
+   * Quick Connect code (60 s), so the demo page (index.html) pairs by itself.
+   */
+  devPairCode?: boolean;
+}
+
+export async function startBrowserStack(
+  options: Partial<ListenOptions> & Pick<ListenOptions, 'fetch'>,
+  relayOptions: RelayOptions = {},
+  webOptions: BrowserStackWebOptions = {},
+): Promise<BrowserStack> {
   const webPort = await freePort();
   const webUrl = `http://127.0.0.1:${webPort}`;
   const dataDir = await mkdtemp(join(tmpdir(), 'sideband-browser-'));
@@ -89,7 +101,8 @@ export async function startBrowserStack(options: Partial<ListenOptions> & Pick<L
       await rm(dataDir, { recursive: true, force: true });
     },
   };
-  const web = await startWebServer({ port: webPort, host: '127.0.0.1', root: TEST_WEB_ROOT, relayUrl: relay.url });
+  const devPairCode = webOptions.devPairCode ? async () => (await createQuickConnect({ relay: stack.relay.url, apiKey, ttlSeconds: 60 })).code : undefined;
+  const web = await startWebServer({ port: webPort, host: '127.0.0.1', root: TEST_WEB_ROOT, relayUrl: relay.url, devPairCode });
   return stack;
 }
 
@@ -175,4 +188,14 @@ export async function workerHeapUsed(browser: Browser): Promise<number> {
   } finally {
     await cdp.detach();
   }
+}
+
+/** Chromium with one tab of the test page, paired with the stack's daemon and active. */
+export async function pairedChromium(stack: BrowserStack): Promise<{ browser: Browser; context: BrowserContext; tab: Page }> {
+  const browser = await launchChromium();
+  const context = await browser.newContext();
+  const tab = await openTab(context, stack.testPage);
+  await pairTab(tab, stack);
+  await waitForState(tab, 'active');
+  return { browser, context, tab };
 }

@@ -5,7 +5,7 @@
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, openTab, pairTab, startBrowserStack, waitForState, type BrowserStack } from './browser-fixture.js';
+import { openTab, pairedChromium, startBrowserStack, type BrowserStack } from './browser-fixture.js';
 import { testApp } from './test-app.js';
 
 let browser: Browser;
@@ -23,11 +23,7 @@ beforeAll(async () => {
       },
     },
   });
-  browser = await launchChromium();
-  context = await browser.newContext();
-  tab = await openTab(context, stack.testPage);
-  await pairTab(tab, stack);
-  await waitForState(tab, 'active');
+  ({ browser, context, tab } = await pairedChromium(stack));
 });
 
 afterAll(async () => {

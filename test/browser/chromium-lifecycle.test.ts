@@ -8,7 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../daemon/identity.js';
 import { revokeDevice } from '../../daemon/quick-connect.js';
-import { launchChromium, openTab, pairTab, startBrowserStack, waitForState, type BrowserStack } from './browser-fixture.js';
+import { openTab, pairedChromium, startBrowserStack, waitForState, type BrowserStack } from './browser-fixture.js';
 import { testApp, type TestApp } from './test-app.js';
 
 let browser: Browser;
@@ -20,11 +20,7 @@ let tab: Page;
 beforeAll(async () => {
   app = testApp();
   stack = await startBrowserStack({ fetch: app.fetch });
-  browser = await launchChromium();
-  context = await browser.newContext();
-  tab = await openTab(context, stack.testPage);
-  await pairTab(tab, stack);
-  await waitForState(tab, 'active');
+  ({ browser, context, tab } = await pairedChromium(stack));
 });
 
 afterAll(async () => {
