@@ -48,6 +48,8 @@ export function connectionFailure(error: unknown, retryInMs?: number): SidebandH
       return new SidebandHttpError(code, 503, 'the daemon is not connected to the relay', retry);
     case 'daemon_not_found':
       return new SidebandHttpError(code, 502, 'the relay does not know this daemon');
+    case 'session_expired':
+      return new SidebandHttpError(code, 503, 'the daemon ended the session or did not come back in time; a new session is being set up', retry);
     case 'session_paused':
       return new SidebandHttpError(code, 503, 'the daemon dropped its connection; the session resumes if it returns in time', retry);
     case 'session_timeout':
@@ -65,7 +67,7 @@ export function connectionFailure(error: unknown, retryInMs?: number): SidebandH
     case 'invalid_config':
       return new SidebandHttpError(code, 500, message);
     default:
-      // connection_failed/lost, relay_silent, a control-plane network error or 5xx, session_expired…
+      // connection_failed/lost, relay_silent, a control-plane network error or 5xx…
       return new SidebandHttpError('relay_unreachable', 502, `no session to the daemon: ${code}: ${message}`, retry);
   }
 }
