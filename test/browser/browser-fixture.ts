@@ -11,7 +11,7 @@ import { generateIdentity, type DaemonIdentity } from '../../daemon/identity.js'
 import { startWebServer } from '../../demo/server.js';
 import { ControlPlaneClient } from '../../node/control-plane-client.js';
 import { toBase64Url } from '../../protocol/bytes.js';
-import { TEST_WEB_ROOT } from './global-setup.js';
+import { testWebRoot } from './test-web-root.js';
 
 export const ADMIN_KEY = 'browser-admin-key-0123456789abcdef';
 const FAST_RECONNECT = { minDelayMs: 50, maxDelayMs: 500, jitter: 'none' } as const;
@@ -102,7 +102,7 @@ export async function startBrowserStack(
     },
   };
   const devPairCode = webOptions.devPairCode ? async () => (await createQuickConnect({ relay: stack.relay.url, apiKey, ttlSeconds: 60 })).code : undefined;
-  const web = await startWebServer({ port: webPort, host: '127.0.0.1', root: TEST_WEB_ROOT, relayUrl: relay.url, devPairCode });
+  const web = await startWebServer({ port: webPort, host: '127.0.0.1', root: testWebRoot(), relayUrl: relay.url, devPairCode });
   return stack;
 }
 

@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, startBrowserStack, type BrowserStack } from './browser-fixture.js';
-import { TEST_WEB_ROOT } from './global-setup.js';
+import { testWebRoot } from './test-web-root.js';
 import { testApp } from './test-app.js';
 
 /** A's page never beats during the test: its worker gets no event after the first hello. */
@@ -51,11 +51,13 @@ const PAGE_NAME = `idle-${randomUUID()}.html`;
  */
 const PAGE_HTML = `<!doctype html><meta charset="utf-8"><title>sideband idle test</title>
 <script type="module">
-import { registerSideband } from '/sideband-page.js';
 const q = new URLSearchParams(location.search);
 const id = q.get('id');
 const report = q.get('report');
 const post = (kind, data) => fetch(report + '/' + kind + '?id=' + id, { method: 'POST', body: JSON.stringify(data) });
+/** Progress for a failure message; never sent while the page must stay quiet. */
+const step = (name) => void post('step', { name }).catch(() => {});
+step('script');
 const statuses = [];
 async function get(name) {
   const at = Date.now();
@@ -77,23 +79,31 @@ function rawHello() {
   });
 }
 try {
+  const { registerSideband } = await import('/sideband-page.js');
   const sideband = await registerSideband({ relay: q.get('relay'), heartbeatMs: Number(q.get('heartbeatMs')) });
   sideband.on('status', (s) => statuses.push({ at: Date.now(), state: s.state, code: s.code, bootId: s.bootId }));
   const active = new Promise((resolve) => {
     if (sideband.status.state === 'active') return resolve();
     const off = sideband.on('status', (s) => s.state === 'active' && (off(), resolve()));
   });
+  step('registered');
   await sideband.pair(q.get('code'));
+  step('paired');
   await active;
+  step('active');
   const before = await get('before');
   const rawBefore = await rawHello();
   const bootBefore = sideband.status.bootId;
   const quietFrom = Date.now();
   await post('ready', { at: quietFrom, visibility: document.visibilityState });
   await (await fetch(report + '/go?id=' + id)).text();
+  step('go');
   const after = await get('after');
+  step('after ' + after.status);
   const rawAfter = await rawHello();
+  step('raw hello');
   const call = await sideband.call('/api/hello?name=call');
+  step('call ' + call.status);
   await post('result', {
     quietFrom,
     visibility: document.visibilityState,
@@ -152,6 +162,8 @@ interface Probe {
   go: ReturnType<typeof deferred<number>>;
   /** Daemon session events, Node clock. */
   sessions: { type: 'open' | 'closed'; at: number; reason?: string }[];
+  /** What the report server heard from the page, Node clock. */
+  steps: { name: string; at: number }[];
   /** First session_closed after the page reported ready: the worker's socket closed. */
   closedAfterReady: ReturnType<typeof deferred<number>>;
   acceptedAtReady?: number;
@@ -196,16 +208,23 @@ async function handleReport(req: IncomingMessage, res: ServerResponse): Promise<
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const body = Buffer.concat(chunks).toString('utf8');
   switch (`${req.method} ${url.pathname}`) {
+    case 'POST /step':
+      probe.steps.push({ name: (JSON.parse(body) as { name: string }).name, at: Date.now() });
+      res.writeHead(204).end();
+      return;
     case 'POST /ready':
+      probe.steps.push({ name: 'ready', at: Date.now() });
       probe.acceptedAtReady = accepted(probe.stack);
       probe.ready.resolve({ ...(JSON.parse(body) as { at: number; visibility: string }), receivedAt: Date.now() });
       res.writeHead(204).end();
       return;
     case 'POST /result':
+      probe.steps.push({ name: 'result', at: Date.now() });
       probe.result.resolve(JSON.parse(body) as PageResult);
       res.writeHead(204).end();
       return;
     case 'GET /go':
+      probe.steps.push({ name: 'waiting for go', at: Date.now() });
       await probe.go.promise;
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end('go');
       return;
@@ -215,7 +234,7 @@ async function handleReport(req: IncomingMessage, res: ServerResponse): Promise<
 }
 
 function makeProbe(id: 'A' | 'B', stack: BrowserStack): Probe {
-  const probe: Probe = { id, stack, ready: deferred(), result: deferred(), go: deferred(), sessions: [], closedAfterReady: deferred(), log: [] };
+  const probe: Probe = { id, stack, ready: deferred(), result: deferred(), go: deferred(), sessions: [], steps: [], closedAfterReady: deferred(), log: [] };
   let readyAt: number | undefined;
   void probe.ready.promise.then((r) => (readyAt = r.receivedAt));
   stack.daemon.on('session_open', () => probe.sessions.push({ type: 'open', at: Date.now() }));
@@ -278,8 +297,13 @@ async function kill(probe: Probe): Promise<void> {
 
 /** Waits for `promise`, failing with `what` (and the browser's stderr tail) after `ms`. */
 async function within<T>(promise: Promise<T>, ms: number, what: string, probe: Probe): Promise<T> {
+  const started = Date.now();
   const expired = at(Date.now() + ms).then(() => {
-    throw new Error(`${what}: nothing within ${ms} ms; chromium ${probe.id} stderr tail:\n${probe.log.join('').slice(-4000)}`);
+    const since = (list: { at: number }[]) => JSON.stringify(list.map((e) => ({ ...e, at: e.at - started })));
+    throw new Error(
+      `${what}: nothing within ${ms} ms; page steps ${since(probe.steps)}; daemon sessions ${since(probe.sessions)}; ` +
+        `chromium ${probe.id} exit ${String(probe.browser?.exitCode)}, stderr tail:\n${probe.log.join('').slice(-4000)}`,
+    );
   });
   return Promise.race([promise, expired]);
 }
@@ -290,7 +314,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => reportServer.listen(0, '127.0.0.1', resolve));
   reportUrl = `http://127.0.0.1:${(reportServer.address() as AddressInfo).port}`;
-  await writeFile(join(TEST_WEB_ROOT, PAGE_NAME), PAGE_HTML);
+  await writeFile(join(testWebRoot(), PAGE_NAME), PAGE_HTML);
   // Two stacks = two web origins: one origin's worker is shared by its tabs, so B's heartbeat
   // would keep A's worker alive; two browser processes with their own profiles, likewise.
   const [stackA, stackB] = await Promise.all([startBrowserStack({ fetch: testApp().fetch }), startBrowserStack({ fetch: testApp().fetch })]);
@@ -309,7 +333,7 @@ afterAll(async () => {
   });
   await Promise.all(probes.map((probe) => probe.stack.close()));
   await Promise.all(probes.map((probe) => (probe.userDataDir ? rm(probe.userDataDir, { recursive: true, force: true }) : undefined)));
-  await rm(join(TEST_WEB_ROOT, PAGE_NAME), { force: true });
+  await rm(join(testWebRoot(), PAGE_NAME), { force: true });
 });
 
 describe('Chromium without a debugger: the browser stops an idle worker', () => {

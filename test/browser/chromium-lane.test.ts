@@ -79,6 +79,16 @@ describe('Chromium: the MessagePort lane and events', () => {
     expect(code).toBe('channel_refused');
   });
 
+  it('a page speaking another message-protocol version is refused loudly', async () => {
+    const reply = await tab.evaluate(async () => {
+      const { port1, port2 } = new MessageChannel();
+      const answer = new Promise<{ ok: boolean; code?: string }>((resolve) => (port1.onmessage = (e) => resolve(e.data)));
+      navigator.serviceWorker.controller!.postMessage({ v: 999, type: 'hello', port: port2 }, [port2]);
+      return answer;
+    });
+    expect(reply).toMatchObject({ ok: false, code: 'version_mismatch' });
+  });
+
   it('daemon events arrive in every open tab', async () => {
     const tabs = [tab, await openTab(context, stack.testPage), await openTab(context, stack.testPage)];
     const waiting = tabs.map((t) =>

@@ -19,7 +19,7 @@ import type { RelayServer } from '../../relay/index.js';
 import { startDaemon } from '../../docs/examples/daemon.js';
 import { relayForWebApp } from '../../docs/examples/relay.js';
 import { freePort, launchChromium } from './browser-fixture.js';
-import { TEST_WEB_ROOT } from './global-setup.js';
+import { testWebRoot } from './test-web-root.js';
 
 let dir: string;
 let relay: RelayServer;
@@ -37,7 +37,7 @@ beforeAll(async () => {
   const { identity } = await loadOrCreateIdentity(identityPath);
   ({ apiKey } = await new ControlPlaneClient({ baseUrl: relay.url }).registerDaemon(relay.adminKey, { identityPublicKey: toBase64Url(identity.publicKey) }));
   daemon = await startDaemon(relay.url, apiKey, identityPath);
-  web = await startWebServer({ port, host: '127.0.0.1', root: TEST_WEB_ROOT, relayUrl: relay.url });
+  web = await startWebServer({ port, host: '127.0.0.1', root: testWebRoot(), relayUrl: relay.url });
   browser = await launchChromium();
 });
 

@@ -140,7 +140,8 @@ describe('Firefox: the service worker proxy', () => {
   });
 
   it('a normal reload keeps the worker in control: the next fetch works', async () => {
-    await tab.reload();
+    const reloaded = await tab.reload();
+    expect(reloaded?.status()).toBe(200);
     await waitForSideband(tab);
     expect(await tab.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
     await waitForFirefoxState(tab, 'active');

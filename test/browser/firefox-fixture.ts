@@ -98,7 +98,9 @@ export async function openFirefoxTab(browser: Browser, url: string): Promise<Pag
     consoleLog.push(line);
     if (process.env.SIDEBAND_BROWSER_LOG) process.stderr.write(`${line}\n`);
   });
-  await page.goto(url);
+  const response = await page.goto(url);
+  // dist/test-web is shared: another run's global setup empties and rebuilds it (then a 404 here).
+  if (response && !response.ok()) throw new Error(`${url} answered ${response.status()}`);
   await waitForSideband(page);
   return page;
 }
