@@ -39,7 +39,7 @@ const B_PAST_A_STOP_MS = 10_000;
 const A_SETTLE_MS = 2_000;
 /** If A's worker is never stopped, A goes on anyway after this (and the test fails on its boot id). */
 const A_GIVE_UP_MS = 100_000;
-/** How long the test waits for both pages' reports. */
+/** How long after its start the test waits for both pages' reports (its own timeout is 180 s). */
 const REPORT_TIMEOUT_MS = 150_000;
 
 const PAGE_NAME = `idle-${randomUUID()}.html`;
@@ -266,10 +266,17 @@ async function launch(probe: Probe, url: string): Promise<void> {
     url,
   ];
   expect(args.some((arg) => arg.includes('remote-debugging'))).toBe(false);
-  // detached: its own process group, so afterAll ends the wrapper script and every child at once.
+  // detached: its own process group (Debian's wrapper script execs the browser, whose zygote,
+  // GPU, network and renderer processes stay in that group), so afterAll ends them all at once.
   const child = spawn(CHROMIUM, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   probe.browser = child;
-  probe.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  probe.exited = new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (error) => {
+      probe.log.push(`spawn ${CHROMIUM} failed: ${error.message}\n`);
+      resolve();
+    });
+  });
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (text: string) => {
     if (process.env.SIDEBAND_BROWSER_LOG) process.stderr.write(`[chromium ${probe.id}] ${text}`);
@@ -295,15 +302,16 @@ async function kill(probe: Probe): Promise<void> {
   await probe.exited;
 }
 
-/** Waits for `promise`, failing with `what` (and the browser's stderr tail) after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string, probe: Probe): Promise<T> {
-  const started = Date.now();
-  const expired = at(Date.now() + ms).then(() => {
-    const since = (list: { at: number }[]) => JSON.stringify(list.map((e) => ({ ...e, at: e.at - started })));
-    throw new Error(
-      `${what}: nothing within ${ms} ms; page steps ${since(probe.steps)}; daemon sessions ${since(probe.sessions)}; ` +
-        `chromium ${probe.id} exit ${String(probe.browser?.exitCode)}, stderr tail:\n${probe.log.join('').slice(-4000)}`,
-    );
+/** What the page and the daemon did, in order, for a failure message. */
+function timeline(probe: Probe, since: number): string {
+  const events = [...probe.steps.map((e) => ({ at: e.at - since, page: e.name })), ...probe.sessions.map((e) => ({ at: e.at - since, daemon: e.type, reason: e.reason }))].sort((x, y) => x.at - y.at);
+  return `${JSON.stringify(events)}; chromium exit ${String(probe.browser?.exitCode)}, stderr tail:\n${probe.log.join('').slice(-4000)}`;
+}
+
+/** Waits for `promise`, failing with `what` and the probe's timeline `ms` after `started`. */
+async function within<T>(promise: Promise<T>, started: number, ms: number, what: string, probe: Probe): Promise<T> {
+  const expired = at(started + ms).then(() => {
+    throw new Error(`${what}: nothing within ${ms} ms of the test's start; ${timeline(probe, started)}`);
   });
   return Promise.race([promise, expired]);
 }
@@ -339,8 +347,12 @@ afterAll(async () => {
 describe('Chromium without a debugger: the browser stops an idle worker', () => {
   it(
     'a worker stopped by the browser comes back on the next /sideband/ request; a heartbeating tab keeps its worker and session',
-    async () => {
+    async ({ onTestFailed }) => {
       const [a, b] = probes as [Probe, Probe];
+      const started = Date.now();
+      onTestFailed(() => {
+        for (const probe of probes) process.stderr.write(`[idle] ${probe.id} timeline (ms since test start): ${timeline(probe, started)}\n`);
+      });
       for (const [probe, heartbeatMs] of [
         [a, NO_HEARTBEAT_MS],
         [b, HEARTBEAT_MS],
@@ -364,7 +376,7 @@ describe('Chromium without a debugger: the browser stops an idle worker', () => 
         b.go.resolve(Date.now());
       });
 
-      const [resultA, resultB] = await Promise.all([within(a.result.promise, REPORT_TIMEOUT_MS, 'report A', a), within(b.result.promise, REPORT_TIMEOUT_MS, 'report B', b)]);
+      const [resultA, resultB] = await Promise.all([within(a.result.promise, started, REPORT_TIMEOUT_MS, 'report A', a), within(b.result.promise, started, REPORT_TIMEOUT_MS, 'report B', b)]);
       const readyA = await a.ready.promise;
       const readyB = await b.ready.promise;
       const aClosedAt = await Promise.race([a.closedAfterReady.promise, Promise.resolve(undefined)]);
