@@ -7,6 +7,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, openTab, pairTab, relayConnections, startBrowserStack, waitForState, workerHeapUsed, type BrowserStack } from './browser-fixture.js';
 import { patternSha256, testApp, type TestApp } from './test-app.js';
+import { fetchDigest } from './in-page.js';
 
 let browser: Browser;
 let stack: BrowserStack;
@@ -27,24 +28,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** fetch in the page; returns status, code and a SHA-256 of the body computed in the page. */
-async function fetchInPage(page: Page, path: string, init: { method?: string; body?: string } = {}) {
-  return page.evaluate(
-    async ([p, i]) => {
-      const res = await fetch(p, i);
-      const bytes = new Uint8Array(await res.arrayBuffer());
-      const digest = [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
-      let json: unknown;
-      try {
-        json = JSON.parse(new TextDecoder().decode(bytes));
-      } catch {
-        json = undefined;
-      }
-      return { status: res.status, bytes: bytes.length, sha256: digest, json, error: res.headers.get('sideband-error') };
-    },
-    [path, init] as const,
-  );
-}
+/** fetch in the page (in-page.ts fetchDigest). */
+const fetchInPage = (page: Page, path: string) => page.evaluate(fetchDigest, path);
 
 describe('Chromium: the service worker proxy', () => {
   it('an unpaired browser gets 401 not_paired as JSON, then pairs through the page', async () => {

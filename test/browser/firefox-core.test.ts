@@ -11,6 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startBrowserStack, type BrowserStack } from './browser-fixture.js';
 import { consoleLog, launchFirefox, openFirefoxTab, pairFirefoxTab, waitForFirefoxState, waitForSideband } from './firefox-fixture.js';
 import { patternSha256, testApp, type TestApp } from './test-app.js';
+import { fetchDigest } from './in-page.js';
 
 let browser: Browser | undefined;
 let stack: BrowserStack | undefined;
@@ -42,21 +43,8 @@ beforeEach(({ onTestFailed }) => {
 
 type WithSideband = { sideband: { status: Record<string, unknown> } };
 
-/** fetch in the page; returns status, code and a SHA-256 of the body computed in the page. */
-async function fetchInPage(page: Page, path: string) {
-  return page.evaluate(async (p) => {
-    const res = await fetch(p);
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    const digest = [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
-    let json: unknown;
-    try {
-      json = JSON.parse(new TextDecoder().decode(bytes));
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, bytes: bytes.length, sha256: digest, json, error: res.headers.get('sideband-error') };
-  }, path);
-}
+/** fetch in the page (in-page.ts fetchDigest). */
+const fetchInPage = (page: Page, path: string) => page.evaluate(fetchDigest, path);
 
 /**
  * POSTs `size` pseudo-random bytes to the daemon's /api/upload from the page, by plain fetch or
