@@ -5,7 +5,7 @@
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTab, pairedChromium, startBrowserStack, type BrowserStack } from './browser-fixture.js';
+import { openTab, pairedChromium, pairTab, startBrowserStack, waitForState, type BrowserStack } from './browser-fixture.js';
 import { testApp } from './test-app.js';
 
 let browser: Browser;
@@ -107,5 +107,16 @@ describe('Chromium: the MessagePort lane and events', () => {
     for (const t of tabs) await t.waitForFunction(() => (window as unknown as { listening?: boolean }).listening, undefined, { polling: 50 });
     stack.daemon.publish('news', { n: 1 });
     expect(await Promise.all(waiting)).toEqual([{ n: 1 }, { n: 1 }, { n: 1 }]);
+  });
+
+  it('forget() deletes the pairing in every tab; the browser pairs again', async () => {
+    const status = await tab.evaluate(() => (window as unknown as { sideband: { forget(): Promise<void>; status: { state: string } } }).sideband.forget().then(() => 0));
+    expect(status).toBe(0);
+    await waitForState(tab, 'needs-pairing');
+    const res = await tab.evaluate(async () => (await fetch('/sideband/api/hello')).headers.get('sideband-error'));
+    expect(res).toBe('not_paired');
+    await pairTab(tab, stack);
+    await waitForState(tab, 'active');
+    expect(await tab.evaluate(async () => (await fetch('/sideband/api/hello?name=again')).status)).toBe(200);
   });
 });
