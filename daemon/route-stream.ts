@@ -11,7 +11,11 @@ export interface ChannelRequest {
   headers: Headers;
 }
 
-/** Serves one accepted channel. A throw or rejection resets it with `internal`; the session lives on. */
+/**
+ * Serves one accepted channel. A throw or rejection resets it with `internal` (the client's
+ * channel fails; the session lives on), even from inside a `for await` over the channel: the
+ * channel's automatic end (peer ended, loop left) waits until the handler settles.
+ */
 export type ChannelHandler = (channel: Channel, request: ChannelRequest) => void | Promise<void>;
 
 /**
@@ -47,13 +51,20 @@ export function routeStream(stream: MuxStream, options: RouteOptions): void {
   const request: ChannelRequest = { path: stream.head.path, url, headers: channel.headers };
   const failed = (error: unknown): void => {
     options.onChannelError?.(error, request);
+    // A fixed reason: the handler's message stays on the daemon (docs/protocol.md §8).
     channel.abort('internal', 'channel handler failed');
   };
+  let release!: () => void;
+  channel.holdEndUntil(new Promise<void>((resolve) => (release = resolve)));
   try {
     // Resolving is not closing: a handler may return at once and answer from listeners.
-    Promise.resolve(handler(channel, request)).catch(failed);
+    Promise.resolve(handler(channel, request)).then(release, (error: unknown) => {
+      failed(error);
+      release();
+    });
   } catch (error) {
     failed(error);
+    release();
   }
 }
 

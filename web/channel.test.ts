@@ -91,6 +91,31 @@ describe('channels', () => {
     expect((await it.next()).value).toBe('still here');
   });
 
+  it('a handler that throws while iterating fails the client channel with internal, not a clean end', async () => {
+    const { c } = pair({
+      '/iter': async (channel) => {
+        for await (const message of channel) throw new Error(`handler bug on ${String(message)}`);
+      },
+    });
+    const channel = await openChannel(c, '/iter');
+    await channel.send('first');
+    const iterator = channel[Symbol.asyncIterator]();
+    await expect(iterator.next()).rejects.toMatchObject({ code: 'internal', remote: true });
+    await expect(channel.closed).resolves.toMatchObject({ code: 'internal' });
+  });
+
+  it('a message over the peer maxMessageBytes fails loudly at the sender: the channel fails on both sides', async () => {
+    let daemonSide: Channel | undefined;
+    const { c } = pair((channel) => {
+      daemonSide = channel;
+    });
+    const channel = await openChannel(c, '/big');
+    void channel.send(new Uint8Array(256 * 1024)); // fire-and-forget: the loss must still show
+    await expect(channel.closed).resolves.toMatchObject({ code: 'message_too_large' });
+    await expect(channel.send('after')).rejects.toMatchObject({ code: 'message_too_large' });
+    await expect(daemonSide!.closed).resolves.toMatchObject({ code: 'message_too_large', remote: true });
+  });
+
   it('fails loudly, never silently, when fire-and-forget sends pass the queue bound', async () => {
     const { c } = pair({ '/sink': () => {} }); // accepts and never reads
     const channel = await openChannel(c, '/sink');

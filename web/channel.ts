@@ -70,6 +70,8 @@ export class Channel implements AsyncIterable<ChannelData> {
   private outboxBytes = 0;
   private flushing = false;
   private ending?: { stopPeer: boolean };
+  /** While pending, ends the channel's own iteration triggers wait (daemon: until the handler returns). */
+  private endGate?: Promise<void>;
   private consumer?: 'iterator' | 'listener';
   private readonly messageListeners = new Set<(data: ChannelData) => void>();
   private readonly closeListeners = new Set<(error: StreamError | undefined) => void>();
@@ -149,7 +151,7 @@ export class Channel implements AsyncIterable<ChannelData> {
       // Leaving a `for await` early means "I am done": end our side and stop the peer sending
       // (RESET after our END, so what we sent stays intact on its side).
       return: async () => {
-        this.end(true);
+        this.end(true, true);
         this.settle(undefined); // closed as far as we are concerned: we read no more
         return { done: true, value: undefined };
       },
@@ -191,7 +193,7 @@ export class Channel implements AsyncIterable<ChannelData> {
   private async receive(): Promise<ChannelData | null> {
     const message = await this.stream.readMessage();
     if (!message) {
-      this.end(false);
+      this.end(false, true);
       this.settle(undefined);
       return null;
     }
@@ -223,8 +225,8 @@ export class Channel implements AsyncIterable<ChannelData> {
         try {
           await this.stream.sendMessage(item.data);
         } catch (error) {
+          // A message over the peer's limit resets the stream (message_too_large), so it lands here too.
           if (this.stream.closed) return this.failOutbox(error);
-          // Refused locally (message_too_large): nothing was sent; later messages still go.
           this.outbox.shift();
           this.outboxBytes -= item.size;
           item.reject(error);
@@ -240,8 +242,22 @@ export class Channel implements AsyncIterable<ChannelData> {
     }
   }
 
-  private end(stopPeer: boolean): void {
+  /**
+   * @internal Daemon side: ends that iteration causes (the peer ended, the handler left its
+   * `for await`) wait until `until` settles. Leaving a loop by a throw also calls the
+   * iterator's `return`, and the handler's rejection must reach the peer as RESET `internal`,
+   * not as a clean END sent first (docs/protocol.md §8).
+   */
+  holdEndUntil(until: Promise<void>): void {
+    this.endGate = until;
+  }
+
+  private end(stopPeer: boolean, automatic = false): void {
     if (this.ending) return;
+    if (automatic && this.endGate) {
+      void this.endGate.then(() => this.end(stopPeer));
+      return;
+    }
     this.ending = { stopPeer };
     void this.flush();
   }

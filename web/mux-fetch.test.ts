@@ -105,6 +105,22 @@ describe('fetch over the inner stream protocol', () => {
     expect(await never.json()).toMatchObject({ error: { code: 'handler_timeout' } });
   });
 
+  it('a response head over the client maxHeadBytes fails the request with head_too_large', async () => {
+    const ends: { d?: Mux } = {};
+    const c = new Mux({ role: 'client', send: (f) => setImmediate(() => ends.d!.receive(f)), limits: { maxHeadBytes: 1024 } });
+    const d = new Mux({
+      role: 'daemon',
+      send: (f) => setImmediate(() => c.receive(f)),
+      onStream: (stream) => void serveStream(stream, () => new Response('ok', { headers: { 'x-big': 'b'.repeat(2000) } })),
+    });
+    ends.d = d;
+    live.push(c, d);
+    c.start();
+    d.start();
+    await expect(muxFetch(c, '/big-head')).rejects.toMatchObject({ code: 'head_too_large', remote: true });
+    expect(d.closed).toBe(false);
+  });
+
   it('makes the reader error when the handler body fails mid-way', async () => {
     const { fetch } = connect(() => {
       let sent = 0;

@@ -1,6 +1,7 @@
 import { StreamError } from './stream-error.js';
 import { decodePacked, encodePacked } from './inner-frame.js';
 import { INNER_VERSION } from './stream-codes.js';
+import { stripConnectionHeaders } from './connection-headers.js';
 
 /** Structured bodies of HELLO, OPEN, HEAD and EVENT frames, validated on decode (docs/protocol.md §3). */
 
@@ -36,6 +37,8 @@ export interface EventBody {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Header names travel lower-case, as in HTTP/2 (RFC 9113 §8.2.1): one spelling, nothing to fold.
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 // Header values: visible ASCII, space, tab and obs-text; never CR, LF or NUL (header injection).
 const VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const PATH = /^\/[\x21-\x7e]*$/;
@@ -51,8 +54,14 @@ function fail(what: string, why: string): never {
 }
 
 function uint(value: unknown, what: string, min = 0): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 0xffffffff) fail(what, 'expected an unsigned 32-bit integer');
+  if (typeof value !== 'number' || !Number.isInteger(value) || value > 0xffffffff || value < 0) fail(what, `expected an unsigned 32-bit integer, got ${describe(value)}`);
+  if (value < min) fail(what, `must be at least ${min}, got ${value}`);
   return value;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing (the key is required)';
+  return typeof value === 'number' ? String(value) : typeof value;
 }
 
 export function validateHeaders(value: unknown, what: string): HeaderList {
@@ -61,10 +70,15 @@ export function validateHeaders(value: unknown, what: string): HeaderList {
     if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
       fail(what, 'each header must be a [name, value] pair of strings');
     }
-    if (!TOKEN.test(pair[0])) fail(what, `invalid header name ${JSON.stringify(pair[0].slice(0, 40))}`);
+    if (!HEADER_NAME.test(pair[0])) fail(what, `invalid header name ${JSON.stringify(pair[0].slice(0, 40))} (a lower-case HTTP token)`);
     if (!VALUE.test(pair[1])) fail(what, `invalid characters in header ${pair[0]}`);
     return [pair[0], pair[1]] as [string, string];
   });
+}
+
+/** Validated pairs minus connection headers (docs/protocol.md §3): never sent, dropped on arrival. */
+function messageHeaders(value: unknown, what: string): HeaderList {
+  return stripConnectionHeaders(validateHeaders(value ?? [], what));
 }
 
 export function encodeHello(hello: HelloBody): Uint8Array {
@@ -95,8 +109,8 @@ export function negotiateVersion(theirs: number[], ours: number[] = [INNER_VERSI
 }
 
 export function encodeOpen(head: OpenHead): Uint8Array {
-  validateOpen(head);
-  return encodePacked(head.kind === 'http' ? { kind: head.kind, method: head.method, path: head.path, headers: head.headers } : { kind: head.kind, path: head.path, headers: head.headers });
+  const v = validateOpen(head);
+  return encodePacked(v.kind === 'http' ? { kind: v.kind, method: v.method, path: v.path, headers: v.headers } : { kind: v.kind, path: v.path, headers: v.headers });
 }
 
 export function decodeOpen(body: Uint8Array): OpenHead {
@@ -107,15 +121,15 @@ function validateOpen(v: unknown): OpenHead {
   if (!isRecord(v)) fail('OPEN', 'expected a map');
   if (v.kind !== 'http' && v.kind !== 'channel') fail('OPEN', 'kind must be "http" or "channel"');
   if (typeof v.path !== 'string' || v.path.length > MAX_PATH || !PATH.test(v.path)) fail('OPEN', 'path must start with "/" and hold no spaces or control characters');
-  const headers = validateHeaders(v.headers ?? [], 'OPEN');
+  const headers = messageHeaders(v.headers, 'OPEN');
   if (v.kind === 'channel') return { kind: 'channel', path: v.path, headers };
   if (typeof v.method !== 'string' || !TOKEN.test(v.method) || v.method.length > 32) fail('OPEN', 'method must be an HTTP token');
   return { kind: 'http', method: v.method, path: v.path, headers };
 }
 
 export function encodeResponseHead(head: ResponseHead): Uint8Array {
-  validateResponse(head);
-  return encodePacked({ status: head.status, headers: head.headers });
+  const v = validateResponse(head);
+  return encodePacked({ status: v.status, headers: v.headers });
 }
 
 export function decodeResponseHead(body: Uint8Array): ResponseHead {
@@ -125,7 +139,7 @@ export function decodeResponseHead(body: Uint8Array): ResponseHead {
 function validateResponse(v: unknown): ResponseHead {
   if (!isRecord(v)) fail('HEAD', 'expected a map');
   if (typeof v.status !== 'number' || !Number.isInteger(v.status) || v.status < 100 || v.status > 599) fail('HEAD', 'status must be an integer 100..599');
-  return { status: v.status, headers: validateHeaders(v.headers ?? [], 'HEAD') };
+  return { status: v.status, headers: messageHeaders(v.headers, 'HEAD') };
 }
 
 export function encodeEvent(event: EventBody): Uint8Array {

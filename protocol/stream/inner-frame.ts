@@ -1,6 +1,6 @@
 import { Decoder, encode } from '@msgpack/msgpack';
 import { fromUtf8, utf8 } from '../bytes.js';
-import { INNER_HEADER_LENGTH, MAX_INNER_BODY } from './stream-codes.js';
+import { INNER_HEADER_LENGTH, MAX_INNER_BODY, MAX_REASON_BYTES } from './stream-codes.js';
 import { StreamError } from './stream-error.js';
 
 /** Inner frame: kind(1) ‖ streamId(4, BE uint32) ‖ body (docs/protocol.md §2). */
@@ -25,9 +25,17 @@ export function decodeInner(bytes: Uint8Array): InnerFrame {
   return { kind: bytes[0]!, streamId, body: bytes.subarray(INNER_HEADER_LENGTH) };
 }
 
-/** RESET and ERROR bodies: code(2, BE) ‖ UTF-8 reason. */
+/**
+ * RESET and ERROR bodies: code(2, BE) ‖ UTF-8 reason of at most 512 bytes (docs/protocol.md §2).
+ * A longer reason is cut at a character boundary, never mid-sequence.
+ */
 export function encodeCodeReason(code: number, reason = ''): Uint8Array {
-  const text = utf8(reason.slice(0, 512));
+  let text = utf8(reason);
+  if (text.length > MAX_REASON_BYTES) {
+    let end = MAX_REASON_BYTES;
+    while (end > 0 && (text[end]! & 0xc0) === 0x80) end--; // back off continuation bytes
+    text = text.subarray(0, end);
+  }
   const out = new Uint8Array(2 + text.length);
   out[0] = code >> 8;
   out[1] = code & 0xff;
@@ -35,15 +43,24 @@ export function encodeCodeReason(code: number, reason = ''): Uint8Array {
   return out;
 }
 
-export function decodeCodeReason(body: Uint8Array): { code: number; reason: string } {
+/**
+ * Strict by default (RESET): a body without a code, a reason over 512 bytes or one that is not
+ * UTF-8 is malformed. `lenient` (ERROR, which ends the session anyway): only the code counts.
+ */
+export function decodeCodeReason(body: Uint8Array, lenient = false): { code: number; reason: string } {
   if (body.length < 2) throw new StreamError('protocol', 'RESET/ERROR body lacks a code');
-  let reason = '';
-  try {
-    reason = fromUtf8(body.subarray(2));
-  } catch {
-    reason = '';
+  const code = (body[0]! << 8) | body[1]!;
+  const raw = body.subarray(2);
+  if (raw.length > MAX_REASON_BYTES) {
+    if (!lenient) throw new StreamError('protocol', `reason of ${raw.length} bytes exceeds ${MAX_REASON_BYTES}`);
+    return { code, reason: '' };
   }
-  return { code: (body[0]! << 8) | body[1]!, reason };
+  try {
+    return { code, reason: fromUtf8(raw) };
+  } catch {
+    if (!lenient) throw new StreamError('protocol', 'reason is not valid UTF-8');
+    return { code, reason: '' };
+  }
 }
 
 export function encodeUint32(value: number): Uint8Array {

@@ -1,3 +1,4 @@
+import { fromUtf8 } from '../bytes.js';
 import { InnerKind, MESSAGE_COST, MessageFlag, type StreamCodeName } from './stream-codes.js';
 import { StreamError } from './stream-error.js';
 import type { OpenHead, ResponseHead } from './heads.js';
@@ -47,6 +48,8 @@ export class MuxStream {
   /** The message being reassembled: one buffer grown by doubling, so tiny fragments cost no per-piece objects. */
   private fragmentBuffer = new Uint8Array(0);
   private fragmentBytes = 0;
+  /** Text bit of the message being reassembled (from its first fragment), or undefined between messages. */
+  private fragmentText?: boolean;
   private reader?: Waiter<Uint8Array | ChannelMessage | null>;
   remoteEnded = false;
   /** Bytes the peer may still send before we grant more (our receive window for it). */
@@ -63,6 +66,10 @@ export class MuxStream {
   /** Reset the peer's side right after our END if it has not ended (a complete response to an unread upload). */
   stopPeerAfterEnd = false;
   responded = false;
+  /** @internal Status given to `respond`, sent with the HEAD. */
+  responseStatus?: number;
+  /** Status of the HEAD we answered with, once that HEAD is on the wire (acceptor side). */
+  sentStatus?: number;
   private writer?: Waiter<void>;
 
   // response (streams we opened)
@@ -172,6 +179,10 @@ export class MuxStream {
     const piece = body.subarray(1);
     // An empty non-final fragment would cost no credit and carry nothing (docs/protocol.md §7).
     if (!fin && piece.length === 0) return 'protocol';
+    const text = (flags & MessageFlag.text) !== 0;
+    // Every fragment of one message carries the same text bit (docs/protocol.md §7).
+    if (this.fragmentText !== undefined && this.fragmentText !== text) return 'protocol';
+    this.fragmentText = fin ? undefined : text;
     if (this.fragmentBytes + piece.length > maxMessageBytes) return 'message_too_large';
     if (this.fragmentBytes + piece.length > this.fragmentBuffer.length) {
       const grown = new Uint8Array(Math.min(maxMessageBytes, Math.max(1024, (this.fragmentBytes + piece.length) * 2)));
@@ -186,7 +197,8 @@ export class MuxStream {
     const data = this.fragmentBuffer.slice(0, this.fragmentBytes);
     this.fragmentBuffer = new Uint8Array(0);
     this.fragmentBytes = 0;
-    this.messages.push({ data, text: (flags & MessageFlag.text) !== 0 });
+    if (text && !isUtf8(data)) return 'protocol'; // like WebSocket close 1007, never U+FFFD
+    this.messages.push({ data, text });
     this.bufferedIn += MESSAGE_COST;
     this.wakeReader();
     return undefined;
@@ -212,8 +224,17 @@ export class MuxStream {
     this.assertWritable();
     if (this.local) throw new StreamError('protocol', 'only the side that accepted a stream responds');
     if (this.responded) throw new StreamError('protocol', 'response head already sent');
+    let bytes: Uint8Array;
+    try {
+      bytes = this.host.validateResponseHead(head);
+    } catch (error) {
+      // A head the peer would refuse is never sent; the opener learns why (docs/protocol.md §3).
+      if (error instanceof StreamError && error.code === 'head_too_large') this.reset('head_too_large', error.message);
+      throw error;
+    }
     this.responded = true;
-    this.enqueue({ kind: InnerKind.HEAD, bytes: this.host.validateResponseHead(head), flags: 0 }, 0);
+    this.responseStatus = head.status;
+    this.enqueue({ kind: InnerKind.HEAD, bytes, flags: 0 }, 0);
   }
 
   /** Queues body bytes; resolves when the queue is back under the high-water mark. */
@@ -243,7 +264,10 @@ export class MuxStream {
     const text = typeof data === 'string';
     const bytes = text ? new TextEncoder().encode(data) : data;
     if (bytes.length > this.host.peerMaxMessageBytes()) {
-      return Promise.reject(new StreamError('message_too_large', `message of ${bytes.length} bytes exceeds the peer's ${this.host.peerMaxMessageBytes()}`));
+      // Never sent, and loud: the channel fails on both sides with the code (docs/protocol.md §3).
+      const error = new StreamError('message_too_large', `message of ${bytes.length} bytes exceeds the peer's ${this.host.peerMaxMessageBytes()}`);
+      this.reset('message_too_large', error.message);
+      return Promise.reject(error);
     }
     const step = this.host.maxChunk - 1;
     let offset = 0;
@@ -317,6 +341,7 @@ export class MuxStream {
     this.outBytes = 0;
     this.fragmentBuffer = new Uint8Array(0);
     this.fragmentBytes = 0;
+    this.fragmentText = undefined;
     this.reader?.reject(error);
     this.reader = undefined;
     this.writer?.reject(error);
@@ -351,5 +376,14 @@ export class MuxStream {
     this.fragmentBytes = 0;
     this.bufferedIn = 0;
     return bytes;
+  }
+}
+
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    fromUtf8(bytes);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -1,4 +1,7 @@
-import { InnerKind, INNER_VERSION, MAX_INNER_BODY, MESSAGE_COST, MessageFlag, STREAM_DEFAULTS, StreamCode, type StreamCodeName, type StreamLimits } from './stream-codes.js';
+import {
+  InnerKind, INNER_VERSION, MAX_EVENT_BYTES, MAX_INNER_BODY, MAX_OUTSTANDING_PINGS, MESSAGE_COST, MessageFlag, STREAM_DEFAULTS, StreamCode,
+  type StreamCodeName, type StreamLimits,
+} from './stream-codes.js';
 import { StreamError } from './stream-error.js';
 import {
   decodeCodeReason, decodeGoaway, decodeInner, decodeUint32, encodeCodeReason, encodeGoaway, encodeInner, encodeUint32, type InnerFrame,
@@ -29,8 +32,10 @@ export interface MuxOptions {
   now?: () => number;
 }
 
-const MAX_OUTSTANDING_PINGS = 16;
 const MAX_QUEUED_EVENTS = 256;
+
+/** Kinds that belong to the session, not a stream: their stream id must be 0 (docs/protocol.md §2). */
+const SESSION_KINDS: ReadonlySet<number> = new Set([InnerKind.HELLO, InnerKind.EVENT, InnerKind.PING, InnerKind.PONG, InnerKind.GOAWAY]);
 
 /**
  * The inner stream protocol over one SBRP session (design.md, docs/protocol.md): HELLO,
@@ -66,6 +71,7 @@ export class Mux implements StreamHost {
     // A channel message is credited only once read whole, so it and its cost must fit one stream window.
     limits.maxMessageBytes = Math.max(1, Math.min(limits.maxMessageBytes, limits.streamWindow - MESSAGE_COST));
     limits.maxChunk = Math.max(1024, Math.min(limits.maxChunk, MAX_INNER_BODY));
+    limits.maxEventBytes = Math.min(limits.maxEventBytes, MAX_EVENT_BYTES); // what every peer accepts
     this.limits = limits;
     this.nextLocalId = options.role === 'client' ? 1 : 2;
     this.sessionRecvAvailable = limits.sessionWindow;
@@ -287,6 +293,7 @@ export class Mux implements StreamHost {
     if (item.kind === InnerKind.HEAD || item.kind === InnerKind.END) {
       stream.outQueue.shift();
       this.sendFrame(item.kind, stream.id, item.bytes);
+      if (item.kind === InnerKind.HEAD) stream.sentStatus = stream.responseStatus;
       if (item.kind === InnerKind.END) {
         stream.endSent = true;
         if (stream.stopPeerAfterEnd && !stream.remoteEnded) {
@@ -399,6 +406,7 @@ export class Mux implements StreamHost {
 
   private dispatch(frame: InnerFrame): void {
     const { kind, streamId, body } = frame;
+    if (streamId !== 0 && SESSION_KINDS.has(kind)) throw new StreamError('protocol', `session frame kind ${kind} on stream ${streamId}`);
     switch (kind) {
       case InnerKind.HELLO:
         return this.onHello(body);
@@ -407,7 +415,10 @@ export class Mux implements StreamHost {
       case InnerKind.HEAD: {
         const stream = this.streams.get(streamId);
         if (!stream) return;
-        if (!stream.local || stream.responseHead || stream.remoteEnded) throw new StreamError('protocol', `unexpected HEAD on stream ${streamId}`);
+        // Well-formed but out of place: a stream error, the session continues (docs/protocol.md §4).
+        if (!stream.local) return this.resetStream(stream, 'protocol', 'HEAD from the opener');
+        if (stream.responseHead) return this.resetStream(stream, 'protocol', 'second HEAD');
+        if (body.length > this.limits.maxHeadBytes) return this.resetStream(stream, 'head_too_large', `head of ${body.length} bytes exceeds ${this.limits.maxHeadBytes}`);
         let head: ResponseHead;
         try {
           head = decodeResponseHead(body);
@@ -420,8 +431,11 @@ export class Mux implements StreamHost {
       case InnerKind.MESSAGE:
         return this.onData(kind, streamId, body);
       case InnerKind.END: {
+        if (body.length !== 0) throw new StreamError('protocol', `END carries ${body.length} bytes`);
         const stream = this.streams.get(streamId);
-        if (!stream || stream.remoteEnded) return;
+        if (!stream) return;
+        if (stream.remoteEnded) return this.resetStream(stream, 'protocol', 'second END');
+        if (stream.local && !stream.responseHead) return this.resetStream(stream, 'protocol', 'END before HEAD');
         stream.remoteEnd();
         return this.maybeComplete(stream);
       }
@@ -439,6 +453,7 @@ export class Mux implements StreamHost {
       case InnerKind.CREDIT:
         return this.onCredit(streamId, decodeUint32(body, 'CREDIT'));
       case InnerKind.EVENT: {
+        if (body.length > MAX_EVENT_BYTES) throw new StreamError('protocol', `EVENT of ${body.length} bytes exceeds ${MAX_EVENT_BYTES}`);
         const event = decodeEvent(body);
         this.options.onEvent?.(event.name, event.data);
         return;
@@ -467,7 +482,9 @@ export class Mux implements StreamHost {
         return;
       }
       case InnerKind.ERROR: {
-        const { code, reason } = decodeCodeReason(body);
+        // The session is over whatever the body holds; an ERROR is never answered (§2).
+        if (body.length < 2) return this.close(new StreamError('protocol', 'peer sent ERROR without a code', true));
+        const { code, reason } = decodeCodeReason(body, true);
         return this.close(StreamError.fromWire(code, reason));
       }
       default:
@@ -492,6 +509,7 @@ export class Mux implements StreamHost {
     }
     this.highestRemoteId = streamId;
     const refuse = (code: StreamCodeName, reason: string) => this.sendFrame(InnerKind.RESET, streamId, encodeCodeReason(StreamCode[code], reason));
+    if (this.goawayReceived) return refuse('protocol', 'OPEN after its sender\'s GOAWAY');
     if (this.goawaySent) return refuse('going_away', 'shutting down');
     if (this.remoteOpenCount >= this.limits.maxStreams) return refuse('refused', `at most ${this.limits.maxStreams} concurrent streams`);
     if (body.length > this.limits.maxHeadBytes) return refuse('head_too_large', `head of ${body.length} bytes exceeds ${this.limits.maxHeadBytes}`);
@@ -517,25 +535,48 @@ export class Mux implements StreamHost {
     if (n > this.sessionRecvAvailable) throw new StreamError('flow_control', `peer sent ${n} bytes with ${this.sessionRecvAvailable} session credit`);
     this.sessionRecvAvailable -= n;
     const stream = this.streams.get(streamId);
-    if (!stream || stream.remoteEnded || stream.closed) {
-      // Late data for a stream we already reset: discard, but give the session credit back.
+    if (!stream || stream.closed) {
+      // Late data for a stream already closed or reset: discard, but give the session credit back.
       this.returnSessionCredit(n);
       return;
+    }
+    const misplaced = this.misplaced(kind, stream, body);
+    if (misplaced) {
+      this.returnSessionCredit(n);
+      return this.resetStream(stream, 'protocol', misplaced);
     }
     if (n > stream.recvAvailable) {
       this.returnSessionCredit(n);
       return this.resetStream(stream, 'flow_control', `peer sent ${n} bytes with ${stream.recvAvailable} stream credit`);
     }
     stream.recvAvailable -= n;
-    if (kind === InnerKind.DATA) {
-      if (stream.head.kind !== 'http') return this.resetStream(stream, 'protocol', 'DATA on a channel');
-      stream.pushChunk(body.slice());
-      return;
-    }
-    if (stream.head.kind !== 'channel') return this.resetStream(stream, 'protocol', 'MESSAGE on an http stream');
+    if (kind === InnerKind.DATA) return stream.pushChunk(body.slice());
+    const before = stream.bufferedIn;
     // Each queued message holds MESSAGE_COST of the window, so a compliant peer never passes this.
     const problem = stream.pushFragment(body, this.limits.maxMessageBytes, Math.ceil(this.limits.streamWindow / MESSAGE_COST));
-    if (problem) this.resetStream(stream, problem, `channel message rejected: ${problem}`);
+    if (problem) {
+      this.returnSessionCredit(n - (stream.bufferedIn - before)); // what the stream did not keep; the reset returns the rest
+      this.resetStream(stream, problem, `channel message rejected: ${problem}`);
+    }
+  }
+
+  /** Why a well-formed DATA/MESSAGE may not arrive on this stream now (docs/protocol.md §4, §5), if so. */
+  private misplaced(kind: number, stream: MuxStream, body: Uint8Array): string | undefined {
+    const name = kind === InnerKind.DATA ? 'DATA' : 'MESSAGE';
+    if (stream.remoteEnded) return `${name} after END`;
+    if (kind === InnerKind.DATA) {
+      if (stream.head.kind !== 'http') return 'DATA on a channel';
+      if (body.length === 0) return 'empty DATA'; // it would cost no credit (§5)
+    } else if (stream.head.kind !== 'channel') {
+      return 'MESSAGE on an http stream';
+    }
+    if (stream.local) {
+      if (!stream.responseHead) return `${name} before HEAD`;
+      if (kind === InnerKind.MESSAGE && stream.responseHead.status !== 200) return 'MESSAGE after a refusing HEAD';
+    } else if (kind === InnerKind.MESSAGE && stream.sentStatus !== 200) {
+      return 'MESSAGE before HEAD 200';
+    }
+    return undefined;
   }
 
   private onCredit(streamId: number, increment: number): void {
@@ -547,7 +588,8 @@ export class Mux implements StreamHost {
       const stream = this.streams.get(streamId);
       if (!stream) return;
       stream.sendCredit += increment;
-      if (stream.sendCredit > 0xffffffff) throw new StreamError('flow_control', 'stream credit overflow');
+      // Scoped like an overrun: one stream's overflow resets that stream, the session's ends it (§5).
+      if (stream.sendCredit > 0xffffffff) return this.resetStream(stream, 'flow_control', 'stream credit overflow');
     }
     this.pump();
   }

@@ -77,7 +77,7 @@ export interface StreamLimits {
   maxPendingOpens: number;
   /** Largest channel message reassembled from MESSAGE fragments. */
   maxMessageBytes: number;
-  /** Largest EVENT body. */
+  /** Largest EVENT body we send; never above MAX_EVENT_BYTES, what every peer accepts. */
   maxEventBytes: number;
 }
 
@@ -95,3 +95,12 @@ export const STREAM_DEFAULTS: StreamLimits = {
 
 /** Largest inner body: SBRP plaintext limit (65508) minus the inner header. */
 export const MAX_INNER_BODY = 65508 - INNER_HEADER_LENGTH;
+
+/** Largest EVENT body: fixed by the protocol, not announced in HELLO (docs/protocol.md §3). */
+export const MAX_EVENT_BYTES = 32 * 1024;
+
+/** Largest RESET/ERROR reason, in UTF-8 bytes (docs/protocol.md §2). */
+export const MAX_REASON_BYTES = 512;
+
+/** PINGs a side may have unanswered (docs/protocol.md §8). */
+export const MAX_OUTSTANDING_PINGS = 16;

@@ -19,7 +19,12 @@ export class StreamError extends Error {
     return StreamCode[this.code];
   }
 
+  /**
+   * A code the peer sent. `session_closed` is local only (docs/protocol.md §6): on the wire it
+   * reads as `internal`, like an unknown code, so it never looks like a retryable session loss.
+   */
   static fromWire(code: number, reason: string): StreamError {
-    return new StreamError(streamCodeName(code), reason || `peer reset: ${streamCodeName(code)}`, true);
+    const name = code === StreamCode.session_closed ? 'internal' : streamCodeName(code);
+    return new StreamError(name, reason || `peer reset: ${name}`, true);
   }
 }
