@@ -1,5 +1,6 @@
-import type { RelayOptions } from './options.js';
-import { DEFAULTS } from './options.js';
+import { HEADER_LENGTH, MAX_PAYLOAD } from '../protocol/codes.js';
+import type { RelayLimits, RelayOptions } from './options.js';
+import { DEFAULT_LIMITS, DEFAULTS } from './options.js';
 
 /** A bad flag or value: the CLI prints it with the usage hint and exits with code 2. */
 export class CliUsageError extends Error {
@@ -7,6 +8,77 @@ export class CliUsageError extends Error {
   readonly code = 'usage';
   readonly exitCode = 2;
 }
+
+
+type Limits = Partial<RelayLimits>;
+
+/**
+ * One CLI flag per field of DEFAULT_LIMITS (rates as two flags), each with its variable, unit and
+ * sane range. A value outside the range is a usage error (exit 2), never clamped: a typo must
+ * not start a relay with a limit nobody chose. Durations are seconds (decimals allowed) like
+ * `--grace`; the rest are whole numbers.
+ */
+interface LimitFlag {
+  flag: string;
+  env: string;
+  unit: 'count' | 'bytes' | 'seconds' | 'per-second' | 'per-minute';
+  min: number;
+  max: number;
+  help: string;
+  /** The default as shown in --help. */
+  shown: string;
+  apply(limits: Limits, value: number): void;
+}
+
+const D = DEFAULT_LIMITS;
+const envName = (flag: string): string => `SIDEBAND_RELAY_${flag.toUpperCase().replace(/-/g, '_')}`;
+const count = (flag: string, field: NumericLimit, min: number, max: number, help: string, unit: 'count' | 'bytes' = 'count'): LimitFlag =>
+  ({ flag, env: envName(flag), unit, min, max, help, shown: String(D[field]), apply: (l, v) => void (l[field] = v) });
+const duration = (flag: string, field: NumericLimit, maxS: number, help: string): LimitFlag =>
+  ({ flag, env: envName(flag), unit: 'seconds', min: 0.001, max: maxS, help, shown: String(D[field] / 1000), apply: (l, v) => void (l[field] = v) });
+const rate = (flag: string, field: 'clientRate' | 'daemonRate', part: 'perSecond' | 'burst', max: number, help: string): LimitFlag =>
+  ({ flag, env: envName(flag), unit: part === 'perSecond' ? 'per-second' : 'count', min: 1, max, help, shown: String(D[field][part]),
+    apply: (l, v) => void (l[field] = { ...(l[field] ?? D[field]), [part]: v }) });
+const perIp = (flag: string, field: 'redeemPerIp' | 'deviceAuthPerIp', part: 'perMinute' | 'burst', max: number, help: string): LimitFlag =>
+  ({ flag, env: envName(flag), unit: part === 'perMinute' ? 'per-minute' : 'count', min: 1, max, help, shown: String(D[field][part]),
+    apply: (l, v) => void (l[field] = { ...(l[field] ?? D[field]), [part]: v }) });
+
+type NumericLimit = { [K in keyof RelayLimits]: RelayLimits[K] extends number ? K : never }[keyof RelayLimits];
+
+const GIB = 1024 * 1024 * 1024;
+export const LIMIT_FLAGS: readonly LimitFlag[] = [
+  count('max-connections', 'maxConnections', 1, 1_000_000, 'open sockets + upgrades being authenticated'),
+  count('max-sessions-per-daemon', 'maxSessionsPerDaemon', 1, 1_000_000, 'live client sessions of one daemon'),
+  rate('client-rate', 'clientRate', 'perSecond', 10_000_000, 'messages per second of one client connection'),
+  rate('client-burst', 'clientRate', 'burst', 100_000_000, 'message burst of one client connection'),
+  rate('daemon-rate', 'daemonRate', 'perSecond', 10_000_000, 'messages per second of one daemon connection'),
+  rate('daemon-burst', 'daemonRate', 'burst', 100_000_000, 'message burst of one daemon connection'),
+  duration('rate-notice-interval', 'rateNoticeIntervalMs', 3600, 'at most one rate_limited Control per connection per this long'),
+  count('max-buffered-bytes', 'maxBufferedBytes', 65_536, GIB, 'send buffer of a connection before backpressure', 'bytes'),
+  count('max-held-bytes', 'maxHeldBytes', D.maxMessageBytes, GIB, 'client frames held for a paused session', 'bytes'),
+  duration('idle-timeout', 'idleTimeoutMs', 86_400, 'close connections silent this long'),
+  duration('close-timeout', 'closeTimeoutMs', 600, 'close handshake before the socket is destroyed'),
+  count('max-token-length', 'maxTokenLength', 256, 65_536, 'longest accepted token, characters'),
+  count('max-body-bytes', 'maxBodyBytes', 1024, 1024 * 1024, 'largest JSON body of the HTTP API', 'bytes'),
+  count('max-remembered-sids', 'maxRememberedSids', 1000, 10_000_000, 'single-use sids (and revoked devices) remembered'),
+  count('max-message-bytes', 'maxMessageBytes', HEADER_LENGTH + MAX_PAYLOAD, 16 * 1024 * 1024, 'largest WebSocket message (ws maxPayload)', 'bytes'),
+  count('quick-connects-per-minute', 'quickConnectsPerMinute', 1, 10_000, 'Quick Connect codes per daemon per minute'),
+  count('max-devices-per-daemon', 'maxDevicesPerDaemon', 1, 100_000, 'unrevoked devices per daemon'),
+  count('max-challenges-per-device', 'maxChallengesPerDevice', 1, 1000, 'outstanding challenges per device'),
+  perIp('redeem-rate', 'redeemPerIp', 'perMinute', 1_000_000, 'Quick Connect redeems per minute per client address'),
+  perIp('redeem-burst', 'redeemPerIp', 'burst', 1_000_000, 'Quick Connect redeem burst per client address'),
+  perIp('device-auth-rate', 'deviceAuthPerIp', 'perMinute', 1_000_000, 'device challenge + token requests per minute per address'),
+  perIp('device-auth-burst', 'deviceAuthPerIp', 'burst', 1_000_000, 'device challenge + token burst per client address'),
+  count('max-tracked-ips', 'maxTrackedIps', 100, 10_000_000, 'client addresses each per-IP limiter remembers'),
+  count('max-log-lines', 'maxLogLines', 1, 1_000_000, 'info/warn/error log lines per log interval (rest summarized)'),
+  duration('log-interval', 'logIntervalMs', 3600, 'window of --max-log-lines'),
+];
+
+const UNIT_LABEL: Record<LimitFlag['unit'], string> = { count: '<n>', bytes: '<bytes>', seconds: '<seconds>', 'per-second': '<n/s>', 'per-minute': '<n/min>' };
+const limitHelp = LIMIT_FLAGS.map((l) => {
+  const head = `  --${l.flag} ${UNIT_LABEL[l.unit]}`;
+  return `${head.padEnd(36)}${l.help}\n${' '.repeat(36)}[${l.env}] (default ${l.shown}; ${l.min}..${l.max})`;
+}).join('\n');
 
 export const USAGE = `Usage: tsx relay/cli.ts [options]
 
@@ -25,20 +97,23 @@ Options (environment variable in brackets):
   --quick-connect          enable Quick Connect pairing [SIDEBAND_RELAY_QUICK_CONNECT=1] (default off)
   --web-app-url <url>      web app that pairing links open [SIDEBAND_RELAY_WEB_APP_URL] (default: public URL)
   --grace <seconds>        daemon reconnect grace period [SIDEBAND_RELAY_GRACE] (default ${DEFAULTS.graceMs / 1000})
-  --idle-timeout <seconds> close connections silent this long [SIDEBAND_RELAY_IDLE_TIMEOUT] (default ${DEFAULTS.limits.idleTimeoutMs / 1000})
-  --max-connections <n>    [SIDEBAND_RELAY_MAX_CONNECTIONS] (default ${DEFAULTS.limits.maxConnections})
   --allowed-origins <a,b>  comma-separated browser Origin allowlist, e.g. http://127.0.0.1:5173, for the
                            WebSocket and (CORS) the HTTP API [SIDEBAND_RELAY_ALLOWED_ORIGINS]
                            (default: any Origin may connect, no CORS)
+  --metrics-token <token>  require Authorization: Bearer <token> on /metrics, at least 16 characters
+                           [SIDEBAND_RELAY_METRICS_TOKEN] (default: /metrics open; prefer the variable)
+  --trust-proxy            per-IP limits use the last X-Forwarded-For entry; only behind a proxy that
+                           sets it [SIDEBAND_RELAY_TRUST_PROXY=1] (default off: the socket address)
   --debug                  diagnostic text in Control frames, debug logs [SIDEBAND_RELAY_DEBUG=1]
   --help                   show this text
+
+Limits (whole numbers unless seconds; a value outside the range exits 2):
+${limitHelp}
 `;
 
 export type CliCommand = { kind: 'help' } | { kind: 'run'; options: RelayOptions };
 
-type FlagName =
-  | 'port' | 'host' | 'admin-key' | 'issuer' | 'public-url' | 'jwks-url' | 'grace' | 'idle-timeout' | 'max-connections'
-  | 'allowed-origins' | 'data-dir' | 'web-app-url' | 'quick-connect' | 'debug' | 'help';
+
 
 const VALUE_FLAGS: ReadonlyMap<string, string> = new Map([
   ['port', 'SIDEBAND_RELAY_PORT'],
@@ -48,13 +123,13 @@ const VALUE_FLAGS: ReadonlyMap<string, string> = new Map([
   ['public-url', 'SIDEBAND_RELAY_PUBLIC_URL'],
   ['jwks-url', 'SIDEBAND_RELAY_JWKS_URL'],
   ['grace', 'SIDEBAND_RELAY_GRACE'],
-  ['idle-timeout', 'SIDEBAND_RELAY_IDLE_TIMEOUT'],
-  ['max-connections', 'SIDEBAND_RELAY_MAX_CONNECTIONS'],
   ['allowed-origins', 'SIDEBAND_RELAY_ALLOWED_ORIGINS'],
   ['data-dir', 'SIDEBAND_RELAY_DATA_DIR'],
   ['web-app-url', 'SIDEBAND_RELAY_WEB_APP_URL'],
+  ['metrics-token', 'SIDEBAND_RELAY_METRICS_TOKEN'],
+  ...LIMIT_FLAGS.map((l): [string, string] => [l.flag, l.env]),
 ]);
-const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(['debug', 'help', 'quick-connect']);
+const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(['debug', 'help', 'quick-connect', 'trust-proxy']);
 const MAX_ARG_LENGTH = 4096;
 
 /**
@@ -63,8 +138,8 @@ const MAX_ARG_LENGTH = 4096;
  * errors rather than silently ignored, so a typo never starts a relay with a default limit.
  */
 export function parseRelayArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): CliCommand {
-  const values = new Map<FlagName, string>();
-  const flags = new Set<FlagName>();
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg.length > MAX_ARG_LENGTH) throw new CliUsageError(`argument ${i + 1} is longer than ${MAX_ARG_LENGTH} characters`);
@@ -73,12 +148,12 @@ export function parseRelayArgs(argv: readonly string[], env: Readonly<Record<str
     const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
     if (BOOLEAN_FLAGS.has(name)) {
       if (eq !== -1) throw new CliUsageError(`--${name} takes no value`);
-      if (flags.has(name as FlagName)) throw new CliUsageError(`--${name} given twice`);
-      flags.add(name as FlagName);
+      if (flags.has(name)) throw new CliUsageError(`--${name} given twice`);
+      flags.add(name);
       continue;
     }
     if (!VALUE_FLAGS.has(name)) throw new CliUsageError(`unknown option ${quote(arg.slice(0, eq === -1 ? undefined : eq))}`);
-    if (values.has(name as FlagName)) throw new CliUsageError(`--${name} given twice`);
+    if (values.has(name)) throw new CliUsageError(`--${name} given twice`);
     let value: string | undefined;
     if (eq !== -1) value = arg.slice(eq + 1);
     else {
@@ -86,11 +161,11 @@ export function parseRelayArgs(argv: readonly string[], env: Readonly<Record<str
       if (value === undefined || value.startsWith('--')) throw new CliUsageError(`--${name} needs a value`);
       if (value.length > MAX_ARG_LENGTH) throw new CliUsageError(`value of --${name} is too long`);
     }
-    values.set(name as FlagName, value);
+    values.set(name, value);
   }
   if (flags.has('help')) return { kind: 'help' };
 
-  const get = (name: FlagName): string | undefined => {
+  const get = (name: string): string | undefined => {
     const fromFlag = values.get(name);
     if (fromFlag !== undefined) return fromFlag;
     const variable = VALUE_FLAGS.get(name);
@@ -117,13 +192,19 @@ export function parseRelayArgs(argv: readonly string[], env: Readonly<Record<str
   if (jwksUrl !== undefined) options.jwksUrl = httpUrl('jwks-url', jwksUrl);
   const grace = get('grace');
   if (grace !== undefined) options.graceMs = seconds('grace', grace);
-  const idle = get('idle-timeout');
-  const maxConnections = get('max-connections');
-  if (idle !== undefined || maxConnections !== undefined) {
-    options.limits = {};
-    if (idle !== undefined) options.limits.idleTimeoutMs = seconds('idle-timeout', idle);
-    if (maxConnections !== undefined) options.limits.maxConnections = integer('max-connections', maxConnections, 1, 1_000_000);
+  const limits: Limits = {};
+  for (const limit of LIMIT_FLAGS) {
+    const text = get(limit.flag);
+    if (text === undefined) continue;
+    limit.apply(limits, limit.unit === 'seconds' ? seconds(limit.flag, text, limit.max) : integer(limit.flag, text, limit.min, limit.max));
   }
+  if (Object.keys(limits).length > 0) options.limits = limits;
+  const metricsToken = get('metrics-token');
+  if (metricsToken !== undefined) {
+    if (metricsToken.length < 16 || /\s/.test(metricsToken)) throw new CliUsageError('--metrics-token must be at least 16 characters without spaces');
+    options.metricsToken = metricsToken;
+  }
+  if (flags.has('trust-proxy') || envFlag(env, 'SIDEBAND_RELAY_TRUST_PROXY')) options.trustProxy = true;
   const origins = get('allowed-origins');
   if (origins !== undefined) options.allowedOrigins = origins.split(',').map((o) => origin(o.trim()));
   const dataDir = get('data-dir');
@@ -149,18 +230,18 @@ function path(name: string, text: string): string {
 }
 
 function integer(name: string, text: string, min: number, max: number): number {
-  if (!/^\d{1,7}$/.test(text)) throw new CliUsageError(`--${name} must be a whole number, got ${quote(text)}`);
+  if (!/^\d{1,10}$/.test(text)) throw new CliUsageError(`--${name} must be a whole number, got ${quote(text)}`);
   const value = Number(text);
   if (value < min || value > max) throw new CliUsageError(`--${name} must be between ${min} and ${max}, got ${value}`);
   return value;
 }
 
-/** Positive decimal seconds up to one day, returned in milliseconds. */
-function seconds(name: string, text: string): number {
+/** Positive decimal seconds (at most millisecond precision) up to `maxS`, returned in milliseconds. */
+function seconds(name: string, text: string, maxS = 86_400): number {
   if (!/^\d{1,6}(\.\d{1,3})?$/.test(text)) throw new CliUsageError(`--${name} must be a number of seconds, got ${quote(text)}`);
-  const value = Number(text);
-  if (value <= 0 || value > 86_400) throw new CliUsageError(`--${name} must be more than 0 and at most 86400 seconds`);
-  return Math.round(value * 1000);
+  const ms = Math.round(Number(text) * 1000);
+  if (ms <= 0 || ms > maxS * 1000) throw new CliUsageError(`--${name} must be more than 0 and at most ${maxS} seconds`);
+  return ms;
 }
 
 function token(name: string, text: string): string {

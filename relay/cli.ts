@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { loadOrCreateAdminKey } from './admin-key-file.js';
 import { CliUsageError, parseRelayArgs, USAGE } from './cli-args.js';
 import { jsonLineLogger } from './logger.js';
 import { startRelay } from './relay-server.js';
@@ -19,13 +20,20 @@ async function main(): Promise<number> {
   }
   const options = command.options;
   const logger = jsonLineLogger(process.stderr, options.debug ?? false);
-  const relay = await startRelay({ ...options, logger });
+  // With a data directory the admin key lives beside the state it guards, so a restart keeps it.
+  const keyFile = options.adminKey === undefined && options.dataDir !== undefined ? await loadOrCreateAdminKey(options.dataDir) : undefined;
+  const relay = await startRelay({ ...options, ...(keyFile && { adminKey: keyFile.key }), logger });
   if (options.dataDir === undefined) {
     process.stderr.write('relay: warning: no --data-dir: daemons, devices and signing keys live in memory and will not survive a restart\n');
   }
-  if (options.adminKey === undefined) {
-    // Printed once, to stdout only, never logged: the operator copies it from here.
+  // Keys go to stdout only, once, never to the log: the operator copies it from here.
+  if (keyFile?.created) {
+    process.stdout.write(`Generated admin key (shown once, saved to ${keyFile.path}): ${keyFile.key}\n`);
+  } else if (keyFile) {
+    process.stdout.write(`Admin key: read from ${keyFile.path}\n`);
+  } else if (options.adminKey === undefined) {
     process.stdout.write(`Generated admin key (shown once): ${relay.adminKey}\n`);
+    process.stderr.write('relay: warning: the generated admin key changes on every restart; set SIDEBAND_ADMIN_KEY or use --data-dir to keep it\n');
   }
   process.stdout.write(`Relay listening on ${relay.url} (WebSocket ${relay.wsUrl})\n`);
   await new Promise<void>((resolve) => {

@@ -1,5 +1,5 @@
 export { startRelay, type RelayServer } from './relay-server.js';
-export { DEFAULTS, DEFAULT_LIMITS, type RelayOptions, type RelayLimits, type RateLimit } from './options.js';
+export { DEFAULTS, DEFAULT_LIMITS, type RelayOptions, type RelayLimits, type RateLimit, type PerIpRate } from './options.js';
 export { TokenVerifier, TokenRejectedError, TOKEN_REJECT_REASONS, TOKEN_TYPE, TOKEN_AUDIENCE, RESUME_SCOPE } from './token-verifier.js';
 export type { TokenVerifierOptions, VerifiedToken, TokenRejectReason } from './token-verifier.js';
 export { ControlPlane } from './control-plane/control-plane.js';

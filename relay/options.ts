@@ -8,6 +8,12 @@ export interface RateLimit {
   burst: number;
 }
 
+/** A token bucket for HTTP requests from one client address: `perMinute` refill, `burst` capacity. */
+export interface PerIpRate {
+  perMinute: number;
+  burst: number;
+}
+
 /** Every bound of the relay in one place (style.md 7, 8). All finite. */
 export interface RelayLimits {
   /** Open WebSockets plus upgrades being authenticated; over it → HTTP 429 (sbrp.md §5). */
@@ -52,6 +58,23 @@ export interface RelayLimits {
   maxDevicesPerDaemon: number;
   /** Outstanding device challenges per device; past it the oldest is dropped. */
   maxChallengesPerDevice: number;
+  /**
+   * `POST /v1/quick-connect/redeem` per client address (IPv6 grouped by /64); over it → 429
+   * `rate_limited` with `Retry-After`. A person pairing types a code a few times at most.
+   */
+  redeemPerIp: PerIpRate;
+  /**
+   * `POST /v1/devices/challenge` and `POST /v1/tokens/device` together, per client address. A
+   * device connection costs two requests, so the default lets one address (a household or
+   * office NAT) open 60 device connections a minute, 15 at once.
+   */
+  deviceAuthPerIp: PerIpRate;
+  /** Client addresses tracked by each per-IP limiter; past it the least recently seen is forgotten. */
+  maxTrackedIps: number;
+  /** Info, warn and error log lines per `logIntervalMs`; the rest are counted and summarized in one line. */
+  maxLogLines: number;
+  /** Window of `maxLogLines`. */
+  logIntervalMs: number;
 }
 
 export interface RelayOptions {
@@ -91,6 +114,17 @@ export interface RelayOptions {
   quickConnect?: boolean;
   /** Base URL of the web app that pairing links open (`<webAppUrl>/#pair=<code>`). Default: publicUrl, else the relay URL. */
   webAppUrl?: string;
+  /**
+   * When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>` (else 401). Default:
+   * open to anyone who reaches the relay (bind it to a private interface, or set this).
+   */
+  metricsToken?: string;
+  /**
+   * Take the client address for per-IP limits from the last `X-Forwarded-For` entry (the one
+   * the nearest proxy appended) instead of the socket. Only behind a proxy that sets that
+   * header: otherwise any client could pick its own address. Default false.
+   */
+  trustProxy?: boolean;
   /** Clock in epoch milliseconds (tests). */
   now?: () => number;
 }
@@ -114,6 +148,11 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = Object.freeze({
   quickConnectsPerMinute: 10,
   maxDevicesPerDaemon: 100,
   maxChallengesPerDevice: 8,
+  redeemPerIp: Object.freeze({ perMinute: 30, burst: 10 }),
+  deviceAuthPerIp: Object.freeze({ perMinute: 120, burst: 30 }),
+  maxTrackedIps: 10_000,
+  maxLogLines: 100,
+  logIntervalMs: 10_000,
 });
 
 export const DEFAULTS = Object.freeze({
@@ -138,6 +177,8 @@ export interface ResolvedRelayOptions {
   dataDir: string | undefined;
   quickConnect: boolean;
   webAppUrl: string | undefined;
+  metricsToken: string | undefined;
+  trustProxy: boolean;
   now: () => number;
 }
 
@@ -147,14 +188,18 @@ export function resolveOptions(options: RelayOptions): ResolvedRelayOptions {
   for (const [name, value] of Object.entries(limits)) {
     if (typeof value === 'number') checkPositive(`limits.${name}`, value);
     else {
-      checkPositive(`limits.${name}.perSecond`, value.perSecond);
-      checkPositive(`limits.${name}.burst`, value.burst);
+      // Every field the default has must be present: a partial rate object is a mistake, not "unlimited".
+      const fields = Object.keys(DEFAULT_LIMITS[name as keyof RelayLimits] as object);
+      for (const field of fields) checkPositive(`limits.${name}.${field}`, (value as unknown as Record<string, number>)[field]!);
     }
   }
   const port = options.port ?? DEFAULTS.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`invalid port ${port}`);
   if (options.adminKey !== undefined && (typeof options.adminKey !== 'string' || options.adminKey.length < 16)) {
     throw new RangeError('adminKey must be a string of at least 16 characters');
+  }
+  if (options.metricsToken !== undefined && (typeof options.metricsToken !== 'string' || options.metricsToken.length < 16)) {
+    throw new RangeError('metricsToken must be a string of at least 16 characters');
   }
   const graceMs = options.graceMs ?? DEFAULTS.graceMs;
   checkPositive('graceMs', graceMs);
@@ -172,6 +217,8 @@ export function resolveOptions(options: RelayOptions): ResolvedRelayOptions {
     dataDir: options.dataDir,
     quickConnect: options.quickConnect ?? false,
     webAppUrl: options.webAppUrl,
+    metricsToken: options.metricsToken,
+    trustProxy: options.trustProxy ?? false,
     now: options.now ?? Date.now,
   };
 }

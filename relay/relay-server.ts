@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
@@ -8,9 +9,12 @@ import { MemoryControlPlaneStore } from './control-plane/memory-store.js';
 import { devicePrincipal } from './control-plane/pairing.js';
 import { SqliteControlPlaneStore } from './control-plane/sqlite-store.js';
 import type { ControlPlaneStore } from './control-plane/store.js';
+import { boundedLogger, type BoundedLogger } from './bounded-logger.js';
 import { decideCors } from './cors.js';
 import { HttpError, sendHttpError, sendJson } from './http-error.js';
-import { redactUrl, silentLogger, type RelayLogger } from './logger.js';
+import { IpRateLimiter, clientAddressKey } from './ip-rate-limiter.js';
+import { bearerToken } from './json-body.js';
+import { redactUrl, silentLogger } from './logger.js';
 import { RelayMetrics } from './metrics.js';
 import { resolveOptions, type RelayOptions, type ResolvedRelayOptions } from './options.js';
 import { CloseCode, RelayConnection } from './relay-connection.js';
@@ -53,18 +57,19 @@ export interface RelayServer {
  */
 export async function startRelay(relayOptions: RelayOptions = {}): Promise<RelayServer> {
   const options = resolveOptions(relayOptions);
-  const logger = relayOptions.logger ?? silentLogger;
+  const logger = boundedLogger(relayOptions.logger ?? silentLogger, options.limits.maxLogLines, options.limits.logIntervalMs, options.now);
   const store: ControlPlaneStore = relayOptions.store ??
     (options.dataDir !== undefined ? SqliteControlPlaneStore.inDirectory(options.dataDir) : new MemoryControlPlaneStore());
   try {
     return await start(relayOptions, options, logger, store);
   } catch (error) {
     if (!relayOptions.store) await store.close();
+    logger.close();
     throw error;
   }
 }
 
-async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, logger: RelayLogger, store: ControlPlaneStore): Promise<RelayServer> {
+async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, logger: BoundedLogger, store: ControlPlaneStore): Promise<RelayServer> {
   const metrics = new RelayMetrics();
   const router = new SessionRouter({
     graceMs: options.graceMs,
@@ -146,14 +151,27 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
         logger,
         debug: options.debug,
         now: options.now,
-        onClosed: (closed) => connections.delete(closed),
+        onClosed: (closed) => {
+          connections.delete(closed);
+          logger.info(`${role} disconnected`, { connection: closed.id, daemonId: token.did, ...(role === 'client' && { sessionId: token.sid!.toString(10) }) });
+        },
       });
       connections.add(conn);
       metrics.connectionsAccepted++;
+      // Ids only, never the token (sbrp.md §4).
+      logger.info(`${role} connected`, { connection: conn.id, daemonId: token.did, ...(role === 'client' && { sessionId: token.sid!.toString(10) }) });
       if (role === 'daemon') router.attachDaemon(conn);
       else router.attachClient(conn, registered);
     },
   });
+
+  // Per-IP limits of the unauthenticated control-plane routes (hardening issue); challenge and
+  // device token share one bucket, as a device connection needs both.
+  const redeemLimiter = new IpRateLimiter(options.limits.redeemPerIp, options.limits.maxTrackedIps, options.now);
+  const deviceAuthLimiter = new IpRateLimiter(options.limits.deviceAuthPerIp, options.limits.maxTrackedIps, options.now);
+  const limiterFor = (path: string): IpRateLimiter | undefined =>
+    path === '/v1/quick-connect/redeem' ? redeemLimiter : path === '/v1/devices/challenge' || path === '/v1/tokens/device' ? deviceAuthLimiter : undefined;
+  const metricsTokenHash = options.metricsToken === undefined ? undefined : sha256(options.metricsToken);
 
   const handleRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0]!;
@@ -163,6 +181,13 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
         sendJson(res, 200, { ok: true });
       } else if (path === '/metrics') {
         if (req.method !== 'GET') throw new MethodNotAllowed('GET');
+        if (metricsTokenHash !== undefined) {
+          // Hashing first makes the comparison constant-time whatever the presented length.
+          const presented = bearerToken(req);
+          if (presented === undefined || !timingSafeEqual(sha256(presented), metricsTokenHash)) {
+            throw new HttpError('unauthorized', 'metrics need Authorization: Bearer <metrics token>', { 'www-authenticate': 'Bearer' });
+          }
+        }
         const text = metrics.render();
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
         res.end(text);
@@ -175,11 +200,18 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
         if (!api.handles(path)) throw new HttpError('not_found', 'no such route');
         if (cors.action === 'refuse') throw new HttpError('forbidden', 'origin not allowed');
         if (cors.action === 'preflight') res.writeHead(204).end();
-        else await api(req, res, path);
+        else {
+          const limiter = limiterFor(path);
+          const key = limiter && clientAddressKey(req, options.trustProxy);
+          const wait = key === undefined ? 0 : limiter!.take(key);
+          if (wait > 0) throw new HttpError('rate_limited', 'too many requests from this address', { 'retry-after': String(wait) });
+          await api(req, res, path);
+        }
       }
     } catch (error) {
       const httpError = error instanceof HttpError ? error : new HttpError('internal_error', 'internal error');
       if (!(error instanceof HttpError)) logger.error('request failed', { url: redactUrl(req.url ?? ''), error: String(error) });
+      else logger.info('request refused', { method: req.method, path: path.slice(0, 200), status: httpError.status, code: httpError.code });
       if (httpError instanceof MethodNotAllowed) res.setHeader('allow', httpError.allow);
       // A body left unread (e.g. too large) must not be drained: answer, then drop the connection.
       if (!req.complete) res.setHeader('connection', 'close');
@@ -252,8 +284,13 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
         unsubscribe();
         controlPlane.close();
         if (!relayOptions.store) await store.close();
+        logger.close();
       })();
       return closing;
     },
   };
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }

@@ -101,6 +101,7 @@ export class SessionRouter {
     owner.timer = undefined;
     owner.conn = conn;
     conn.attach({ frame: (frame, raw) => this.fromDaemon(owner, conn, frame, raw), closed: () => this.daemonLeft(owner, conn) });
+    this.options.logger.info('daemon online', { daemonId: did, connection: conn.id, sessionsWaiting: owner.sessions.size });
     if (owner.sessions.size === 0) return;
     if (!conn.token.scopes.has(RESUME_SCOPE)) {
       // sbrp.md §4: daemon back without session:resume → session_expired at once.
@@ -119,13 +120,19 @@ export class SessionRouter {
     const sid = conn.token.sid!;
     const did = conn.token.did;
     this.usedSids.remember(sid, (conn.token.exp + this.options.clockSkewS) * 1000);
-    if (!registered) return conn.fail('daemon_not_found', sid);
+    if (!registered) return this.refuseClient(conn, 'daemon_not_found');
     const entry = this.daemons.get(did);
-    if (!entry?.conn) return conn.fail('daemon_offline', sid);
+    if (!entry?.conn) return this.refuseClient(conn, 'daemon_offline');
     const session: Session = { sid, did, client: conn, state: 'active', held: new HeldFrames(this.options.limits.maxHeldBytes) };
     entry.sessions.set(sid, session);
     this.sessions.set(sid, session);
     conn.attach({ frame: (frame, raw) => this.fromClient(session, frame, raw), closed: () => this.clientLeft(session) });
+    this.options.logger.info('session opened', { daemonId: did, sessionId: sid.toString(10), connection: conn.id });
+  }
+
+  private refuseClient(conn: RelayConnection, code: 'daemon_not_found' | 'daemon_offline'): void {
+    this.options.logger.info('session refused', { daemonId: conn.token.did, sessionId: conn.token.sid!.toString(10), code });
+    conn.fail(code, conn.token.sid!);
   }
 
   /**
@@ -231,6 +238,7 @@ export class SessionRouter {
     entry.conn = undefined;
     clearTimeout(entry.timer);
     entry.timer = undefined;
+    this.options.logger.info('daemon offline', { daemonId: entry.did, connection: conn.id, sessionsPaused: entry.sessions.size });
     if (entry.sessions.size === 0) {
       this.daemons.delete(entry.did);
       return;
@@ -258,17 +266,18 @@ export class SessionRouter {
   private clientLeft(session: Session): void {
     if (this.closed || this.sessions.get(session.sid) !== session) return; // relay closing, or already expired
     const entry = this.daemons.get(session.did);
-    this.removeSession(session);
+    this.removeSession(session, 'client_left');
     // sbrp.md §4: client leaves → session_ended to the daemon (when there is one to tell).
     if (entry?.conn) entry.conn.sendControl('session_ended', session.sid);
   }
 
   private expire(session: Session): void {
-    this.removeSession(session);
+    this.removeSession(session, 'expired');
     session.client.fail('session_expired', session.sid);
   }
 
-  private removeSession(session: Session): void {
+  private removeSession(session: Session, reason: string): void {
+    this.options.logger.info('session closed', { daemonId: session.did, sessionId: session.sid.toString(10), reason });
     this.sessions.delete(session.sid);
     session.held.clear();
     const entry = this.daemons.get(session.did);

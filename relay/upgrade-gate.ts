@@ -86,7 +86,7 @@ export class UpgradeGate {
         if (!(error instanceof TokenRejectedError)) throw error;
         metrics.tokenRejected(error.reason);
         const message = options.debug ? `token rejected: ${error.reason}` : 'token rejected';
-        return this.refuse(req, socket, new HttpError(error.code, message));
+        return this.refuse(req, socket, new HttpError(error.code, message), error.reason);
       }
       registered = await this.deps.controlPlane.hasDaemon(token.did);
       // A device token stays usable for its minute unless the device is revoked meanwhile.
@@ -115,9 +115,12 @@ export class UpgradeGate {
     });
   }
 
-  private refuse(req: IncomingMessage, socket: Duplex, error: HttpError): void {
+  private refuse(req: IncomingMessage, socket: Duplex, error: HttpError, reason?: string): void {
     this.deps.metrics.upgradeRejected(error.status);
-    this.deps.logger.debug('upgrade refused', { url: redactUrl(req.url ?? ''), status: error.status, code: error.code });
+    // Status, code and (for tokens) the closed-list reason; the URL, redacted, only when debugging.
+    const fields = { status: error.status, code: error.code, ...(reason !== undefined && { reason }) };
+    if (this.deps.options.debug) this.deps.logger.debug('upgrade refused', { ...fields, url: redactUrl(req.url ?? '') });
+    else this.deps.logger.info('upgrade refused', fields);
     if (socket.destroyed) return;
     const body = error.body();
     socket.once('finish', () => socket.destroy());

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { ed25519 } from '@noble/curves/ed25519.js';
 import type { CompactVerifyGetKey, JSONWebKeySet } from 'jose';
-import { fromBase64Url } from '../../protocol/bytes.js';
 import { encodeSid, randomSessionId } from '../../protocol/session-id.js';
 import { HttpError } from '../http-error.js';
 import { RESUME_SCOPE } from '../token-verifier.js';
 import { apiKeyDaemonId, hashSecret, newApiKey, newDaemonId, secretMatchesHash } from './api-keys.js';
+import { hasUnsafeLabelCharacter, parseEd25519PublicKey } from './input-checks.js';
 import { DEFAULT_PAIRING_LIMITS, Pairing, type PairingLimits } from './pairing.js';
 import { DEFAULT_SIGNING_KEY_OVERLAP_MS, SigningKeyRing } from './signing-keys.js';
 import { DuplicateRecordError, StoreFullError, type ControlPlaneStore, type DaemonRecord } from './store.js';
@@ -143,8 +142,9 @@ export class ControlPlane {
   async registerDaemon(input: RegisterDaemonInput): Promise<RegisteredDaemon> {
     const identityPublicKey = checkIdentityKey(input.identityPublicKey);
     const label = input.label ?? '';
-    if (typeof label !== 'string' || label.length > MAX_LABEL_LENGTH) {
-      throw new HttpError('invalid_request', `label must be a string of at most ${MAX_LABEL_LENGTH} characters`);
+    // Labels are shown to owners (CLI, web UI): control and bidi characters could deceive them.
+    if (typeof label !== 'string' || label.length > MAX_LABEL_LENGTH || hasUnsafeLabelCharacter(label)) {
+      throw new HttpError('invalid_request', `label must be a string of at most ${MAX_LABEL_LENGTH} characters without control or bidi-override characters`);
     }
     // A 96-bit id collides only by accident; one retry turns that accident into a non-event.
     for (let attempt = 0; ; attempt++) {
@@ -248,20 +248,11 @@ export class ControlPlane {
   }
 }
 
-/** Accepts exactly 32 canonical base64url bytes that decode to a valid Ed25519 point. */
+/** Accepts exactly 32 canonical base64url bytes of an Ed25519 point that is not of small order (input-checks.ts). */
 function checkIdentityKey(value: unknown): string {
   if (typeof value !== 'string') throw new HttpError('invalid_request', 'identityPublicKey must be a base64url string');
-  let bytes: Uint8Array;
-  try {
-    bytes = fromBase64Url(value);
-  } catch {
-    throw new HttpError('invalid_request', 'identityPublicKey is not base64url without padding');
-  }
-  if (bytes.length !== 32) throw new HttpError('invalid_request', 'identityPublicKey must be 32 bytes');
-  try {
-    ed25519.Point.fromBytes(bytes);
-  } catch {
-    throw new HttpError('invalid_request', 'identityPublicKey is not an Ed25519 public key');
+  if (!parseEd25519PublicKey(value)) {
+    throw new HttpError('invalid_request', 'identityPublicKey must be base64url (no padding) of a 32-byte Ed25519 public key that is not of small order');
   }
   return value;
 }

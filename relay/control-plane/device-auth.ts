@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { fromBase64Url, toBase64Url, utf8 } from '../../protocol/bytes.js';
+import { parseEd25519PublicKey } from './input-checks.js';
 
 /**
  * Device credentials (design.md: pairing). A device proves itself by signing a single-use,
@@ -45,13 +46,7 @@ export function deviceTokenMessage(challenge: string, deviceId: string): Uint8Ar
  * order (a small-order key would let one signature verify for many messages).
  */
 export function isDevicePublicKey(value: unknown): value is string {
-  const bytes = decode(value, 32);
-  if (!bytes) return false;
-  try {
-    return !ed25519.Point.fromBytes(bytes).isSmallOrder();
-  } catch {
-    return false;
-  }
+  return parseEd25519PublicKey(value) !== undefined;
 }
 
 /** Strict RFC 8032 verification (no ZIP-215 leniency); false for any malformed input. */

@@ -1,6 +1,7 @@
 import { HttpError } from '../http-error.js';
 import { deviceTokenMessage, isChallenge, isDeviceId, isDevicePublicKey, newChallenge, newDeviceId, verifyDeviceSignature } from './device-auth.js';
 import { generateCode, hashCode, MAX_CODE_INPUT_LENGTH, normalizeCode } from './quick-connect-code.js';
+import { hasUnsafeLabelCharacter } from './input-checks.js';
 import { DuplicateRecordError, LimitReachedError, RateLimitedError, StoreFullError, type ControlPlaneStore, type DeviceRecord } from './store.js';
 
 /** Bounds of pairing (sbrp.md §5 fixes the first three). */
@@ -266,19 +267,12 @@ export class Pairing {
 
 function checkLabel(value: unknown): string {
   if (value === undefined) return '';
-  // Labels are printed by the daemon CLI: control characters could drive the owner's terminal.
-  if (typeof value !== 'string' || value.length > MAX_DEVICE_LABEL_LENGTH || hasControlCharacter(value)) {
-    throw new HttpError('invalid_request', `label must be text of at most ${MAX_DEVICE_LABEL_LENGTH} characters without control characters`);
+  // Labels are printed by the daemon CLI: control characters could drive the owner's terminal,
+  // bidi overrides could make one label read as another.
+  if (typeof value !== 'string' || value.length > MAX_DEVICE_LABEL_LENGTH || hasUnsafeLabelCharacter(value)) {
+    throw new HttpError('invalid_request', `label must be text of at most ${MAX_DEVICE_LABEL_LENGTH} characters without control or bidi-override characters`);
   }
   return value;
-}
-
-function hasControlCharacter(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
-  }
-  return false;
 }
 
 function offlineError(): HttpError {
