@@ -1,8 +1,11 @@
 /**
  * Counts failures in a sliding time window and trips once `maxErrors` fall inside it. The
- * daemon feeds it every `protocol_error` on its relay connection: a relay (or something in
+ * daemon feeds it the relay's faults only (frames no honest relay forwards: a bad header, a
+ * misused Control, a type or SessionID the relay must refuse): a relay (or something in
  * between) that keeps sending garbage gets disconnected and backed off from, instead of being
- * parsed forever.
+ * parsed forever. A client's garbage (its HandshakeInit and Data) never counts: it ends that
+ * client's session, never the connection every other session shares (connect-daemon.ts
+ * `protocolError`).
  */
 export interface CircuitBreakerOptions {
   maxErrors: number;

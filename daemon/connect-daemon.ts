@@ -1,6 +1,6 @@
 import type WebSocket from 'ws';
 import { DaemonEndpoint, type DaemonEndpointEvent } from '../protocol/daemon-endpoint.js';
-import { SignalCode, SignalReason } from '../protocol/codes.js';
+import { FrameType, SignalCode, SignalReason } from '../protocol/codes.js';
 import { SbrpError } from '../protocol/errors.js';
 import { signalFrame } from '../protocol/frames.js';
 import { RECONNECT_DEFAULTS, ReconnectBackoff, shouldRetry, type ReconnectPolicy } from '../protocol/reconnect-policy.js';
@@ -46,7 +46,12 @@ class RelayDaemon implements DaemonConnection {
   private readonly abort = new AbortController();
   private readonly inboxes = new Map<bigint, SessionInbox>();
   private readonly outbox: OfflineOutbox;
-  private readonly overflowing = new Set<bigint>();
+  /** Sessions this daemon ended on its own, with the reason `session_closed` will report. */
+  private readonly endedFor = new Map<bigint, 'overflow' | 'replays'>();
+  /** Replayed Data frames per live session (maxReplaysPerSession). */
+  private readonly replays = new Map<bigint, number>();
+  /** Type of the frame being handled, to tell relay faults from session faults (protocolError). */
+  private frameType = -1;
   private readonly flushListeners = new Set<() => void>();
   /** ws calls this once a frame left for the kernel: `bufferedAmount` just fell (see onFlush). */
   private readonly flushed = (): void => {
@@ -250,7 +255,10 @@ class RelayDaemon implements DaemonConnection {
           this.protocolError(new SbrpError('malformed_frame', 'text message on the relay socket (sbrp.md §1)'));
           return;
         }
-        endpoint.receive(messageBytes(data));
+        const bytes = messageBytes(data);
+        this.frameType = bytes[0] ?? -1;
+        endpoint.receive(bytes);
+        this.frameType = -1;
       });
       ws.on('error', (error) => this.events.emit('error', { error }));
       ws.once('close', () => end(new ConnectionError('connection_lost', 'relay connection closed')));
@@ -303,22 +311,29 @@ class RelayDaemon implements DaemonConnection {
       case 'message':
         if (!this.inboxes.get(event.sessionId)?.push(event.data)) {
           // Over the per-session bound: end this session, never buffer without limit (style.md §7).
-          this.overflowing.add(event.sessionId);
-          this.closeSession(event.sessionId, SignalReason.policy);
+          this.endSessionFor(event.sessionId, 'overflow');
         }
         return;
       case 'session_closed': {
-        const overflow = this.overflowing.delete(event.sessionId);
+        const endedFor = this.endedFor.get(event.sessionId);
+        this.endedFor.delete(event.sessionId);
+        this.replays.delete(event.sessionId);
         this.inboxes.get(event.sessionId)?.close();
         this.inboxes.delete(event.sessionId);
         this.outbox.forget(event.sessionId);
-        const reason = overflow ? 'overflow' : event.reason;
+        const reason = endedFor ?? event.reason;
         this.events.emit('session_closed', event.error ? { sessionId: event.sessionId, reason, error: event.error } : { sessionId: event.sessionId, reason });
         return;
       }
-      case 'replay':
+      case 'replay': {
         this.events.emit('replay', { sessionId: event.sessionId, seq: event.seq });
+        // A replay is dropped harmlessly, but a session that keeps replaying is abusing the
+        // daemon's CPU: it, not the relay connection, pays (hardening: one client, one session).
+        const count = (this.replays.get(event.sessionId) ?? 0) + 1;
+        this.replays.set(event.sessionId, count);
+        if (count > (this.options.maxReplaysPerSession ?? DAEMON_DEFAULTS.maxReplaysPerSession)) this.endSessionFor(event.sessionId, 'replays');
         return;
+      }
       case 'rate_limited':
         this.events.emit('rate_limited', {});
         return;
@@ -334,8 +349,30 @@ class RelayDaemon implements DaemonConnection {
     }
   }
 
+  private endSessionFor(sessionId: bigint, reason: 'overflow' | 'replays'): void {
+    this.endedFor.set(sessionId, reason);
+    this.closeSession(sessionId, SignalReason.policy);
+  }
+
+  /**
+   * A frame the endpoint could not use. Only relay faults feed the circuit breaker: frames no
+   * honest relay forwards (a bad header, a misused Control, a type or SessionID the relay must
+   * refuse). HandshakeInit and Data carry a client's bytes, which the relay does not parse
+   * (sbrp.md §1: their lengths are checked at the endpoints), so their failures belong to that
+   * one session: a live session was already ended with Signal(close, error) by the endpoint;
+   * Data for a session that is gone is in-flight traffic an honest relay forwards before it
+   * sees our Signal(close); and a malformed HandshakeInit gets Signal(close, error) here. None
+   * of them may cost the other sessions their relay connection.
+   */
   private protocolError(error: SbrpError): void {
-    this.events.emit('error', { error });
+    this.events.emit('error', { error, ...(error.sessionId !== 0n ? { sessionId: error.sessionId } : {}) });
+    const type = this.frameType;
+    if (error.sessionId !== 0n && (type === FrameType.HandshakeInit || type === FrameType.Data)) {
+      if (type === FrameType.HandshakeInit && error.code === 'malformed_frame' && !this.endpoint?.session(error.sessionId) && this.ws) {
+        this.wsSend(this.ws, signalFrame(error.sessionId, SignalCode.close, SignalReason.error));
+      }
+      return;
+    }
     if (!this.breaker.record()) return;
     const breaker = { ...CIRCUIT_BREAKER_DEFAULTS, ...this.options.circuitBreaker };
     this.backoff.unstable();

@@ -9,8 +9,11 @@ import { INBOX_DEFAULTS, type InboxLimits } from './session-inbox.js';
 
 export type DaemonState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
-/** Why a session ended: the protocol core's reasons, plus `overflow` (inbound limit passed). */
-export type DaemonSessionCloseReason = 'ended' | 'not_found' | 'error' | 'local' | 'state_lost' | 'overflow';
+/**
+ * Why a session ended: the protocol core's reasons, plus `overflow` (inbound limit passed) and
+ * `replays` (the session sent more than `maxReplaysPerSession` replayed Data frames).
+ */
+export type DaemonSessionCloseReason = 'ended' | 'not_found' | 'error' | 'local' | 'state_lost' | 'overflow' | 'replays';
 
 export type MessageHandler = (sessionId: bigint, data: Uint8Array) => void | Promise<void>;
 
@@ -62,6 +65,12 @@ export interface ConnectDaemonOptions {
   /** `send` throws `backpressure` while the socket buffers more than this (default 16 MiB). */
   maxBufferedBytes?: number;
   maxSessions?: number;
+  /**
+   * Replayed Data frames one session may send before it is ended with Signal(close, policy)
+   * (default 8). A few are dropped and reported (sbrp.md §2); a stream of them is abuse, and
+   * it costs that session only, never the relay connection.
+   */
+  maxReplaysPerSession?: number;
   connectTimeoutMs?: number;
   requestTimeoutMs?: number;
   random?: () => number;
@@ -75,6 +84,7 @@ export const DAEMON_DEFAULTS = Object.freeze({
   maxHeldBytes: 4 * 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
   maxSessions: DAEMON_ENDPOINT_DEFAULTS.maxSessions,
+  maxReplaysPerSession: 8,
   connectTimeoutMs: RELAY_SOCKET_DEFAULTS.timeoutMs,
   inbox: INBOX_DEFAULTS,
   circuitBreaker: CIRCUIT_BREAKER_DEFAULTS,

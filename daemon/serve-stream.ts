@@ -48,12 +48,18 @@ export async function serveStream(stream: MuxStream, handler: FetchHandler, opti
   let response: Response;
   const timeoutMs = options.handlerTimeoutMs ?? SERVE_DEFAULTS.handlerTimeoutMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onGone: (() => void) | undefined;
   try {
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
     // A client that leaves ends the wait (and its timer) even if the handler ignores its signal.
-    const gone = new Promise<'gone'>((resolve) => controller.signal.addEventListener('abort', () => resolve('gone'), { once: true }));
+    const gone = new Promise<'gone'>((resolve) => {
+      onGone = () => resolve('gone');
+      // An abort that came first (the stream failed before this ran) would never fire again.
+      if (controller.signal.aborted) onGone();
+      else controller.signal.addEventListener('abort', onGone, { once: true });
+    });
     const result = await Promise.race([Promise.resolve().then(() => handler(request)), timeout, gone]);
     if (result === 'gone') return;
     if (result === 'timeout') {
@@ -70,6 +76,11 @@ export async function serveStream(stream: MuxStream, handler: FetchHandler, opti
     return;
   } finally {
     clearTimeout(timer);
+    // Removed, not left for the GC: undici's Request keeps `controller.signal` strongly (in a
+    // FinalizationRegistry, until the Request's own controller is collected), so a listener
+    // left on it holds this whole call, the Request included, forever: ~8.4 KB per request
+    // (hardening issue; test/e2e-daemon-soak.test.ts).
+    if (onGone) controller.signal.removeEventListener('abort', onGone);
   }
 
   if (stream.closed) {
