@@ -25,6 +25,8 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
 
 /** What handlers saw, for assertions on the daemon side. */
 const seen = {
+  /** The wait-abort handler is running: the request reached the daemon. */
+  entered: deferred<void>(),
   aborted: deferred<unknown>(),
   bodyCancelled: deferred<true>(),
 };
@@ -55,10 +57,13 @@ async function handler(request: Request): Promise<Response> {
       return new Promise<Response>(() => {});
     case '/raw/wait-abort':
       return new Promise<Response>((_, reject) => {
-        request.signal.addEventListener('abort', () => {
+        const onAbort = (): void => {
           seen.aborted.resolve(request.signal.reason);
           reject(request.signal.reason);
-        });
+        };
+        if (request.signal.aborted) onAbort();
+        else request.signal.addEventListener('abort', onAbort);
+        seen.entered.resolve();
       });
     case '/raw/mid-body-failure': {
       let sent = 0;
@@ -155,7 +160,10 @@ describe('e2e: HTTP and channels over the session', () => {
     const client = h.client();
     const controller = new AbortController();
     const pending = client.fetch('/raw/wait-abort', { signal: controller.signal });
-    setTimeout(() => controller.abort(new Error('user left')), 50);
+    // Abort once the handler runs (an event, not a clock: on a loaded machine a timer could fire
+    // before the new client even has a session, and the handler would never see the request).
+    await seen.entered.promise;
+    controller.abort(new Error('user left'));
     await expect(pending).rejects.toThrow('user left');
     expect(await seen.aborted.promise).toMatchObject({ code: 'cancel', remote: true });
 
