@@ -82,7 +82,7 @@ Exit codes:
   2   bad flags; a --device DIR without a usable device.json and device-key.json
   3   the request failed after it was sent: stream reset, session lost mid-body, timeout
   4   the daemon's identity key differs from the pinned one (compare fingerprints, then re-pin),
-      also when pairing
+      also when pairing; with --device, the pin is the key recorded at pairing
   22  --fail and the status was 400 or more
   130 interrupted (SIGINT)`;
 

@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fromBase64Url } from '../protocol/bytes.js';
 import { IdentityKeyChangedError } from '../protocol/errors.js';
 import { fingerprint } from '../protocol/fingerprint.js';
@@ -8,7 +9,7 @@ import { checkRelayUrl, controlPlaneBaseUrl } from '../web/relay-url.js';
 import { loadDeviceKey, loadOrCreateDeviceKey, type DeviceKey } from './device-key.js';
 import { isDaemonId, type FetchCliArgs, type FetchCliPair } from './fetch-cli-args.js';
 import type { FETCH_EXIT } from './fetch-cli.js';
-import { loadPairedDevice, redeemQuickConnect, type PairedDevice } from './pairing.js';
+import { loadPairedDevice, redeemQuickConnect, savePairedDevice, type PairedDevice } from './pairing.js';
 import type { PinStore } from './pin-store.js';
 
 /**
@@ -87,6 +88,11 @@ export function checkAgainstRecord(args: FetchCliArgs, device: PairedDevice): st
  * into `pinStore` and saves the record, then prints the one `paired with …` line. The code is
  * sent as typed: the relay owns its normalization and says `invalid_request` when it cannot
  * read it. An abort (SIGINT, --timeout) is rethrown for the caller to report.
+ *
+ * A new device is built in a hidden sibling directory and renamed into place only once
+ * paired, so a refused code, a network failure or an interrupt leaves no half-made `dir`
+ * behind. A directory that already holds a key (pairing again after a revocation) keeps it,
+ * and gains the record only on success.
  */
 export async function pairDevice(
   dir: string,
@@ -95,16 +101,46 @@ export async function pairDevice(
   pinStore: PinStore,
   signal: AbortSignal,
   err: (line: string) => void,
+  fetchImpl?: typeof fetch,
+  /** Why the relay could not be reached (e.g. `ECONNREFUSED`), when a call failed with `network_error`. */
+  unreachable?: () => string | undefined,
 ): Promise<DeviceStep<DeviceCredentials>> {
-  let key: DeviceKey;
+  let key: DeviceKey | undefined;
+  let staging: string | undefined;
   try {
-    ({ key } = await loadOrCreateDeviceKey(join(dir, DEVICE_KEY_FILE)));
+    key = await loadDeviceKey(join(dir, DEVICE_KEY_FILE));
+    if (key === undefined) {
+      const parent = dirname(resolve(dir));
+      await mkdir(parent, { recursive: true, mode: 0o700 });
+      staging = await mkdtemp(join(parent, `.${basename(resolve(dir))}.pairing-`));
+      ({ key } = await loadOrCreateDeviceKey(join(staging, DEVICE_KEY_FILE)));
+    }
   } catch (error) {
+    if (staging !== undefined) await rm(staging, { recursive: true, force: true });
     return usage(fileProblem(error));
   }
+  try {
+    return await redeemInto(dir, staging, key, relay, pair, pinStore, signal, err, fetchImpl, unreachable);
+  } finally {
+    if (staging !== undefined) await rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function redeemInto(
+  dir: string,
+  staging: string | undefined,
+  key: DeviceKey,
+  relay: string,
+  pair: FetchCliPair,
+  pinStore: PinStore,
+  signal: AbortSignal,
+  err: (line: string) => void,
+  fetchImpl: typeof fetch | undefined,
+  unreachable: (() => string | undefined) | undefined,
+): Promise<DeviceStep<DeviceCredentials>> {
   let device: PairedDevice;
   try {
-    device = await redeemQuickConnect({ relay, code: pair.code, deviceKey: key, label: pair.label, recordPath: join(dir, DEVICE_RECORD_FILE), pinStore, signal });
+    device = await redeemQuickConnect({ relay, code: pair.code, deviceKey: key, label: pair.label, pinStore, signal, ...(fetchImpl ? { fetch: fetchImpl } : {}) });
   } catch (error) {
     if (signal.aborted) throw signal.reason;
     if (error instanceof IdentityKeyChangedError) {
@@ -119,6 +155,9 @@ export async function pairDevice(
         ],
       };
     }
+    if (error instanceof ControlPlaneError && error.code === 'network_error') {
+      return { ok: false, exit: 'noSession', lines: [`error: pairing failed: cannot reach the relay at ${relay}: ${unreachable?.() ?? error.message}`] };
+    }
     if (error instanceof ControlPlaneError) {
       const hint = deviceHint(error);
       // Server codes are already in the message; local ones (network_error, timeout) are not.
@@ -129,8 +168,30 @@ export async function pairDevice(
   }
   const problem = checkRecord(device);
   if (problem) return { ok: false, exit: 'noSession', lines: [`error: pairing failed: bad_response: the relay answered with ${problem}`] };
+  try {
+    if (staging === undefined) await savePairedDevice(join(dir, DEVICE_RECORD_FILE), device);
+    else {
+      await savePairedDevice(join(staging, DEVICE_RECORD_FILE), device);
+      await moveIntoPlace(staging, dir);
+    }
+  } catch (error) {
+    return usage(fileProblem(error));
+  }
   err(`paired with daemon ${device.daemonId} as device ${device.deviceId}; daemon fingerprint ${fingerprint(fromBase64Url(device.daemonIdentityPublicKey))}`);
   return { ok: true, value: { device, key } };
+}
+
+/** Renames the staged directory to `dir`; into an existing non-empty `dir`, moves the key first and the record last. */
+async function moveIntoPlace(staging: string, dir: string): Promise<void> {
+  try {
+    await rename(staging, dir); // atomic, also onto an empty directory
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+  }
+  await rename(join(staging, DEVICE_KEY_FILE), join(dir, DEVICE_KEY_FILE));
+  await rename(join(staging, DEVICE_RECORD_FILE), join(dir, DEVICE_RECORD_FILE));
 }
 
 /** The record comes from a file or the relay: check what the CLI will connect with. */

@@ -4,13 +4,15 @@ import { access, constants } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import { fromBase64Url } from '../protocol/bytes.js';
 import { IdentityKeyChangedError } from '../protocol/errors.js';
+import { fingerprint } from '../protocol/fingerprint.js';
 import { errorCode } from '../web/errors.js';
 import { connect, type ConnectOptions, type SidebandClient } from './connect.js';
 import { deviceTokenSource } from './device-token-source.js';
 import { FETCH_USAGE, parseFetchArgs, type FetchCliArgs } from './fetch-cli-args.js';
 import { checkAgainstRecord, deviceHint, loadDeviceCredentials, pairDevice, type DeviceCredentials, type DeviceStep } from './fetch-cli-device.js';
-import { FilePinStore, type PinStore } from './pin-store.js';
+import { FilePinStore, samePin, type PinStore } from './pin-store.js';
 import { controlPlaneTokens, type GetToken } from './session-token-source.js';
 
 /** Exit codes of `sideband-fetch` (FETCH_USAGE lists them for users). */
@@ -42,8 +44,35 @@ export interface FetchTarget {
 }
 
 /** Session tokens from the control plane, with the daemon's API key or the admin key as bearer. */
-export function keyTokenSource(key: string, target: FetchTarget): GetToken {
-  return controlPlaneTokens({ baseUrl: target.relay, bearer: key, daemonId: target.daemonId });
+export function keyTokenSource(key: string, target: FetchTarget, fetchImpl?: typeof fetch): GetToken {
+  return controlPlaneTokens({ baseUrl: target.relay, bearer: key, daemonId: target.daemonId, ...(fetchImpl ? { fetch: fetchImpl } : {}) });
+}
+
+/**
+ * The global fetch, remembering why the last call could not reach the relay: undici says only
+ * `fetch failed` and keeps the reason (ECONNREFUSED, ENOTFOUND, …) in `cause`, which the
+ * control-plane error drops.
+ */
+class RelayReach {
+  lastFailure?: string;
+  readonly fetch: typeof fetch = async (input, init) => {
+    try {
+      return await fetch(input, init);
+    } catch (error) {
+      this.lastFailure = networkCause(error);
+      throw error;
+    }
+  };
+}
+
+/** The innermost `code` (or message) of an error's `cause` chain. */
+function networkCause(error: unknown): string | undefined {
+  let found: string | undefined;
+  for (let e = error as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string') found = e.code;
+    else if (found === undefined && depth > 0 && typeof e.message === 'string') found = e.message;
+  }
+  return found;
 }
 
 const encoder = new TextEncoder();
@@ -80,25 +109,26 @@ export async function runFetchCli(argv: readonly string[], env: Readonly<Record<
   const abort = new AbortController();
   const onAbort = () => abort.abort(io.signal?.reason);
   io.signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = args.timeoutMs > 0 ? setTimeout(() => abort.abort(new DOMException('timed out', 'TimeoutError')), args.timeoutMs) : undefined;
+  const timer = args.timeoutMs > 0 ? setTimeout(() => abort.abort(new DOMException(`timeout after ${seconds(args.timeoutMs)} s`, 'TimeoutError')), args.timeoutMs) : undefined;
   const pinStore = deps.pinStore?.(args) ?? new FilePinStore(args.pins);
+  const reach = new RelayReach();
   try {
     let resolved: { target: FetchTarget; getToken: GetToken } | number;
     try {
-      resolved = await resolveTarget(args, io, pinStore, abort.signal, deps);
+      resolved = await resolveTarget(args, io, pinStore, abort.signal, deps, reach);
     } catch (error) {
       if (!abort.signal.aborted) throw error;
       if (io.signal?.aborted) {
         io.err('interrupted');
         return FETCH_EXIT.interrupted;
       }
-      io.err('error: pairing did not finish within --timeout');
+      io.err(`error: pairing did not finish: timeout after ${seconds(args.timeoutMs)} s`);
       return FETCH_EXIT.noSession;
     }
     if (typeof resolved === 'number') return resolved;
     // Only --pair may come without a PATH (parseFetchArgs): paired, nothing to send.
     if (args.path === undefined) return FETCH_EXIT.ok;
-    return await send(args, args.path, resolved.target, resolved.getToken, pinStore, io, abort.signal, deps);
+    return await send(args, args.path, resolved.target, resolved.getToken, pinStore, io, abort.signal, deps, reach);
   } finally {
     clearTimeout(timer);
     io.signal?.removeEventListener('abort', onAbort);
@@ -112,22 +142,27 @@ async function resolveTarget(
   pinStore: PinStore,
   signal: AbortSignal,
   deps: FetchCliDeps,
+  reach: RelayReach,
 ): Promise<{ target: FetchTarget; getToken: GetToken } | number> {
   const auth = args.auth;
   if (auth.kind !== 'device') {
     // parseFetchArgs requires both with key auth; this keeps the type honest.
     if (args.relay === undefined || args.daemonId === undefined) return usageError(io, '--relay and --daemon are required with a key');
     const target = { relay: args.relay, daemonId: args.daemonId };
-    return { target, getToken: deps.tokenSource?.(args, target) ?? keyTokenSource(auth.key, target) };
+    return { target, getToken: deps.tokenSource?.(args, target) ?? keyTokenSource(auth.key, target, reach.fetch) };
   }
   let step: DeviceStep<DeviceCredentials>;
   if (args.pair) {
     if (args.relay === undefined) return usageError(io, '--pair needs --relay');
-    step = await pairDevice(auth.dir, args.relay, args.pair, pinStore, signal, io.err);
+    step = await pairDevice(auth.dir, args.relay, args.pair, pinStore, signal, io.err, reach.fetch, () => reach.lastFailure);
   } else {
     step = await loadDeviceCredentials(auth.dir);
     const mismatch = step.ok ? checkAgainstRecord(args, step.value.device) : undefined;
     if (mismatch) return usageError(io, mismatch);
+    if (step.ok) {
+      const pinned = await pinRecordedKey(args, step.value, pinStore, io);
+      if (pinned !== undefined) return pinned;
+    }
   }
   if (!step.ok) {
     for (const line of step.lines) io.err(line);
@@ -135,7 +170,35 @@ async function resolveTarget(
   }
   const { device, key } = step.value;
   const target = { relay: device.relayUrl, daemonId: device.daemonId };
-  return { target, getToken: deps.tokenSource?.(args, target) ?? deviceTokenSource(device, key) };
+  return { target, getToken: deps.tokenSource?.(args, target) ?? deviceTokenSource(device, key, { fetch: reach.fetch }) };
+}
+
+/**
+ * A paired device trusts the daemon key it received at pairing, not whatever key the first
+ * handshake offers: the record's key seeds the pin store (a fresh pins file included), and a
+ * pins file that already holds another key for this daemon stops the run with exit 4. Returns
+ * an exit code, or undefined to go on.
+ */
+async function pinRecordedKey(args: FetchCliArgs, { device }: DeviceCredentials, pinStore: PinStore, io: FetchCliIo): Promise<number | undefined> {
+  let recorded: Uint8Array;
+  try {
+    recorded = fromBase64Url(device.daemonIdentityPublicKey);
+    if (recorded.length !== 32) throw new RangeError('not 32 bytes');
+  } catch {
+    return usageError(io, `device record in ${args.auth.kind === 'device' ? args.auth.dir : '--device'}: daemonIdentityPublicKey is not a 32-byte base64url key; pair again`);
+  }
+  let inForce: Uint8Array;
+  try {
+    inForce = await pinStore.pin(device.daemonId, recorded);
+  } catch (error) {
+    return usageError(io, `cannot use the pins file ${args.pins}: ${describe(error)}`);
+  }
+  if (samePin(inForce, recorded)) return undefined;
+  io.err(`error: identity_key_changed: ${args.pins} pins daemon ${device.daemonId} to another identity key than the one this device was paired with`);
+  io.err(`  pinned   ${fingerprint(inForce)}`);
+  io.err(`  paired   ${fingerprint(recorded)}`);
+  io.err('Compare both with the fingerprint the daemon prints; if the daemon changed its identity, pair this device again with a new code.');
+  return FETCH_EXIT.identityChanged;
 }
 
 /** Opens one session and sends the request. */
@@ -148,12 +211,17 @@ async function send(
   io: FetchCliIo,
   signal: AbortSignal,
   deps: FetchCliDeps,
+  reach: RelayReach,
 ): Promise<number> {
   const client = connect({ relay: target.relay, daemonId: target.daemonId, getToken, pinStore, ...deps.connectOptions });
+  // TOFU (sbrp.md §5): the user can only compare what they were shown.
+  client.on('open', (event) => {
+    if (event.firstContact) io.err(`first contact with daemon ${target.daemonId}: pinned its identity key ${event.fingerprint} in ${args.pins}; compare it with the fingerprint the daemon prints`);
+  });
   let connected = false;
   try {
     const session = await firstSession(client, signal);
-    if (session !== undefined) return reportNoSession(io, args, target, session);
+    if (session !== undefined) return reportNoSession(io, args, target, session, reach);
     connected = true;
     return await request(client, args, path, io, signal);
   } catch (error) {
@@ -161,11 +229,12 @@ async function send(
       io.err('interrupted');
       return FETCH_EXIT.interrupted;
     }
+    const timedOut = signal.aborted && (signal.reason as Error | undefined)?.name === 'TimeoutError';
     if (!connected) {
-      io.err(`error: no session to daemon ${target.daemonId} within --timeout`);
+      io.err(`error: no session to daemon ${target.daemonId}: timeout after ${seconds(args.timeoutMs)} s`);
       return FETCH_EXIT.noSession;
     }
-    io.err(`error: ${describe(error)}`);
+    io.err(`error: ${timedOut ? `timeout after ${seconds(args.timeoutMs)} s` : describe(error)}`);
     return FETCH_EXIT.requestFailed;
   } finally {
     await client.close();
@@ -196,13 +265,24 @@ function firstSession(client: SidebandClient, signal: AbortSignal): Promise<Erro
   });
 }
 
-function reportNoSession(io: FetchCliIo, args: FetchCliArgs, target: FetchTarget, error: Error): number {
+function reportNoSession(io: FetchCliIo, args: FetchCliArgs, target: FetchTarget, error: Error, reach: RelayReach): number {
   if (error instanceof IdentityKeyChangedError) {
     io.err(`error: identity_key_changed: daemon ${target.daemonId} presented a different identity key`);
     io.err(`  pinned   ${error.pinnedFingerprint}`);
     io.err(`  offered  ${error.offeredFingerprint}`);
-    io.err(`Compare the fingerprint the daemon prints; only if it matches the offered one, remove the pin from ${args.pins}.`);
+    io.err(
+      args.auth.kind === 'device'
+        ? 'Compare the fingerprint the daemon prints; only if it matches the offered one, pair this device again with a new code (the pin comes from pairing).'
+        : `Compare the fingerprint the daemon prints; only if it matches the offered one, remove the pin from ${args.pins}.`,
+    );
     return FETCH_EXIT.identityChanged;
+  }
+  const code = errorCode(error);
+  if (code === 'network_error' || code === 'connection_failed') {
+    // undici's `fetch failed` and ws's `connect ECONNREFUSED …` hide the one word that helps.
+    const cause = reach.lastFailure ?? /\b(E[A-Z_]{3,})\b/.exec(error.message)?.[1] ?? error.message;
+    io.err(`error: cannot reach the relay at ${target.relay}: ${cause}`);
+    return FETCH_EXIT.noSession;
   }
   io.err(`error: no session to daemon ${target.daemonId}: ${describe(error)}`);
   // device_revoked and friends: the device's credentials are dead, retrying will not help.
@@ -237,6 +317,10 @@ function body(args: FetchCliArgs, io: FetchCliIo): RequestInit['body'] {
   if (data.kind === 'text') return data.text;
   if (data.kind === 'stdin') return io.stdin?.() ?? (Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>);
   return Readable.toWeb(createReadStream(data.path)) as ReadableStream<Uint8Array>;
+}
+
+function seconds(ms: number): string {
+  return String(ms / 1000);
 }
 
 function describe(error: unknown): string {

@@ -96,4 +96,9 @@ describe('daemon CLI arguments', () => {
       { numRuns: 2000 },
     );
   });
+  it('--force goes with --register only', () => {
+    expect(ok(['--register', '--force', '--admin-key', 'a'])).toMatchObject({ register: true, force: true });
+    expect(ok(['--register', '--admin-key', 'a']).force).toBe(false);
+    expect(error(['--force'])).toBe('--force is only used with --register');
+  });
 });

@@ -10,6 +10,8 @@ export interface DaemonCliArgs {
   apiKey?: string;
   identity: string;
   register: boolean;
+  /** With --register: register anew even though a config exists (a new daemon id and key). */
+  force: boolean;
   adminKey?: string;
   label?: string;
   echo: boolean;
@@ -36,7 +38,10 @@ Options:
   --api-key KEY        daemon API key                    env SIDEBAND_API_KEY
   --identity PATH      identity file (created if absent) env SIDEBAND_IDENTITY
                        default ~/.sideband/identity.json
-  --register           register this identity with the control plane (needs --admin-key)
+  --register           register this identity with the control plane (needs --admin-key);
+                       refused when a config exists already (the daemon is registered)
+  --force              with --register: register anew anyway (a new daemon id and API key
+                       replace the saved ones; paired devices and clients of the old id stop)
   --admin-key KEY      relay admin key, for --register   env SIDEBAND_ADMIN_KEY
   --label NAME         label for --register
   --proxy URL          reverse-proxy to a local server   env SIDEBAND_PROXY
@@ -53,7 +58,8 @@ Owner commands (run once, print, exit; use the saved config or --relay/--api-key
 Without --proxy or --echo the daemon serves a built-in demo app:
   GET /api/hello?name=x, POST /api/echo (streams the body back), GET /api/clock?n=5 (SSE).
 
-Exit codes: 0 ok, 1 runtime failure, 2 bad flags.`;
+Exit codes: 0 ok; 1 runtime failure (including an API key the relay no longer accepts);
+2 bad flags, or --register of an identity that is registered already (add --force).`;
 
 const VALUE_FLAGS = {
   '--relay': 'relay',
@@ -66,6 +72,7 @@ const VALUE_FLAGS = {
 } as const;
 const BOOLEAN_FLAGS = {
   '--register': 'register',
+  '--force': 'force',
   '--echo': 'echo',
   '--quick-connect': 'quickConnect',
   '--list-devices': 'listDevices',
@@ -86,7 +93,7 @@ const MAX_VALUE_LENGTH = 4096;
  */
 export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ParseResult {
   const values: Partial<Record<(typeof VALUE_FLAGS)[ValueFlag], string>> = {};
-  const flags = { register: false, echo: false, quickConnect: false, listDevices: false, rotateKey: false, help: false };
+  const flags = { register: false, force: false, echo: false, quickConnect: false, listDevices: false, rotateKey: false, help: false };
   const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -116,7 +123,7 @@ export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<st
     if (problem) return fail(`${name} ${problem}`);
     values[VALUE_FLAGS[name as ValueFlag]] = value;
   }
-  if (flags.help) return { ok: true, args: { identity: '', register: false, echo: false, quickConnect: false, listDevices: false, rotateKey: false, help: true } };
+  if (flags.help) return { ok: true, args: { identity: '', register: false, force: false, echo: false, quickConnect: false, listDevices: false, rotateKey: false, help: true } };
 
   const pick = (flag: (typeof VALUE_FLAGS)[ValueFlag], envName: string): string | undefined | { error: string } => {
     if (values[flag] !== undefined) return values[flag];
@@ -143,6 +150,7 @@ export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<st
   if (label !== undefined && (label.length > 100 || !/^[^\p{C}]+$/u.test(label))) return fail('--label must be 1 to 100 printable characters');
   if (flags.register && !adminKey) return fail('--register needs --admin-key (or SIDEBAND_ADMIN_KEY)');
   if (!flags.register && values.adminKey !== undefined) return fail('--admin-key is only used with --register');
+  if (flags.force && !flags.register) return fail('--force is only used with --register');
   if (label !== undefined && !flags.register) return fail('--label is only used with --register');
   const revokeDevice = values.revokeDevice;
   if (revokeDevice !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(revokeDevice)) return fail('--revoke-device needs a device id (letters, digits, _ and -)');
@@ -165,6 +173,7 @@ export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<st
       apiKey: apiKey as string | undefined,
       identity: (identity as string | undefined) ?? join(homedir(), '.sideband', 'identity.json'),
       register: flags.register,
+      force: flags.force,
       adminKey: adminKey as string | undefined,
       label,
       echo: flags.echo,

@@ -6,7 +6,7 @@ import { errorCode } from '../web/errors.js';
 import { parseDaemonArgs, DAEMON_USAGE } from './cli-args.js';
 import { connectDaemon } from './connect-daemon.js';
 import type { DaemonConnection } from './daemon-types.js';
-import { configPathFor, loadDaemonConfig, saveDaemonConfig, type DaemonConfig } from './daemon-config.js';
+import { configPathFor, followRotatedKey, loadDaemonConfig, saveDaemonConfig, type DaemonConfig } from './daemon-config.js';
 import { loadOrCreateIdentity } from './identity.js';
 import { printDevices, printQuickConnect, printRevokeDevice, rotateApiKeyAndSave } from './quick-connect-cli.js';
 import { demoApp } from './demo-app.js';
@@ -19,12 +19,15 @@ export interface CliIo {
   err: (line: string) => void;
   /** Resolves when the process should stop (SIGINT/SIGTERM). */
   stopped: Promise<void>;
+  /** Whether `out` is a terminal: the Quick Connect QR code is drawn only then (no escapes in pipes and files). */
+  isTTY?: boolean;
 }
 
 /**
  * The daemon CLI: identity, optional registration, then one relay connection until stopped,
  * serving the demo app, a reverse proxy (`--proxy`) or a raw echo (`--echo`).
- * Returns the exit code (0 ok, 1 runtime failure, 2 bad flags).
+ * Returns the exit code (0 ok, 1 runtime failure, 2 bad flags or --register of a registered
+ * identity without --force).
  *
  *   tsx daemon/cli.ts --relay http://127.0.0.1:8787 --register --admin-key KEY --proxy http://127.0.0.1:3000
  */
@@ -50,6 +53,14 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
     const configPath = configPathFor(args.identity);
     let config: DaemonConfig | undefined = await loadDaemonConfig(configPath);
     if (args.register) {
+      if (config && !args.force) {
+        // A second registration makes a new daemon id: devices, pins and links of this one would stop working.
+        return usageError(
+          io,
+          `this identity is registered already as daemon ${config.daemonId} (${configPath}); run without --register to use it, ` +
+            'or add --force to register anew (a new daemon id and API key; devices paired with the old id must pair again)',
+        );
+      }
       const relay = args.relay ?? config?.relay;
       if (!relay) return usageError(io, '--register needs --relay (or SIDEBAND_RELAY)');
       const registered = await new ControlPlaneClient({ baseUrl: relay }).registerDaemon(args.adminKey!, {
@@ -58,7 +69,8 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
       });
       config = { relay, daemonId: registered.daemonId, apiKey: registered.apiKey };
       await saveDaemonConfig(configPath, config);
-      io.out(`registered; config saved to ${configPath}`);
+      io.out(`registered daemon ${registered.daemonId}; relay, daemon id and API key saved to ${configPath} (0600)`);
+      io.out(`next time, start it with: npm run daemon -- --identity ${shellQuote(args.identity)}`);
     }
 
     const relay = args.relay ?? config?.relay;
@@ -70,6 +82,17 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
     // The saved id guards against a key for another daemon, but only when the key is the saved one.
     const daemonId = apiKey === config?.apiKey ? config.daemonId : undefined;
     const owner = { relay, apiKey, out: io.out };
+    // After --rotate-key from another shell the relay refuses the old key at the next reconnect:
+    // a key from the config follows the config once; otherwise say so and stop (exit 1).
+    const fromConfig = args.apiKey === undefined;
+    let keyRefused!: () => void;
+    const refused = new Promise<'refused'>((resolve) => (keyRefused = () => resolve('refused')));
+    const keys = followRotatedKey({
+      apiKey,
+      configPath: fromConfig ? configPath : undefined,
+      onRotated: () => io.out(`the API key was rotated; using the new key from ${configPath}`),
+      onRefused: keyRefused,
+    });
     if (args.listDevices) {
       await printDevices(owner);
       return 0;
@@ -85,7 +108,7 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
     }
     let server: Listener | undefined;
     if (args.echo) {
-      const d = connectDaemon({ relay, apiKey, identity, daemonId });
+      const d = connectDaemon({ relay, apiKey, identity, daemonId, fetch: keys.fetch });
       daemon = d;
       d.onMessage((sessionId, data) => {
         try {
@@ -102,6 +125,7 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
         identity,
         daemonId,
         fetch: args.proxy ? reverseProxy(args.proxy) : demoApp(),
+        controlPlaneFetch: keys.fetch,
         waitUntilConnected: false,
       });
       daemon = server;
@@ -117,7 +141,7 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
       // A code redeemed while the daemon is offline is burned (409): print it only once connected.
       if (state === 'connected' && args.quickConnect && !paired) {
         paired = true;
-        printQuickConnect(owner).catch((e: unknown) => io.err(`quick connect failed: ${errorCode(e) ?? ''} ${(e as Error).message}`));
+        printQuickConnect({ ...owner, apiKey: keys.apiKey(), fetch: keys.fetch, qr: io.isTTY === true }).catch((e: unknown) => io.err(`quick connect failed: ${errorCode(e) ?? ''} ${(e as Error).message}`));
       }
     });
     d.on('session_open', ({ sessionId }) => io.out(`session ${sessionId.toString(16)} open`));
@@ -126,7 +150,16 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
     const outcome = await Promise.race([
       io.stopped.then(() => 'stopped' as const),
       new Promise<'failed'>((resolve) => d.on('state', ({ state }) => state === 'closed' && resolve('failed'))),
+      refused,
     ]);
+    if (outcome === 'refused') {
+      io.err(
+        `error: unauthorized: the relay no longer accepts this daemon's API key (rotated with --rotate-key, or the daemon was removed). ` +
+          (fromConfig
+            ? `${configPath} holds no newer key; put the current key there or pass it with --api-key.`
+            : `Restart with the new key: leave out --api-key and SIDEBAND_API_KEY to use the one --rotate-key saved in ${configPath}.`),
+      );
+    }
     // SIGINT/SIGTERM: let requests in flight finish (GOAWAY first), briefly.
     if (server && outcome === 'stopped') await server.shutdown({ timeoutMs: 5_000 });
     await d.close();
@@ -136,6 +169,11 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
     await daemon?.close();
     return 1;
   }
+}
+
+/** A path as a POSIX shell word, for a command the user copies. */
+function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 function usageError(io: CliIo, message: string): number {
@@ -153,6 +191,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
     stopped,
+    isTTY: process.stdout.isTTY === true,
   });
   process.exit(code);
 }

@@ -94,6 +94,22 @@ describe('reverseProxy', () => {
     expect(await gz.text()).toBe('compressed hello');
   });
 
+  it('sends upstream only what the client sent, plus X-Forwarded-* and what HTTP/1.1 needs', async () => {
+    const res = await reverseProxy(origin)(new Request('https://app.example/echo', { headers: { 'x-only': 'this' } }));
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    const names = last!.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    // No accept, accept-language, sec-fetch-mode, user-agent or accept-encoding of fetch's own.
+    expect(names.sort()).toEqual(['connection', 'forwarded', 'host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-only']);
+  });
+
+  it('passes a coding the client accepted through untouched', async () => {
+    const res = await reverseProxy(origin)(new Request('http://localhost/gzip', { headers: { 'accept-encoding': 'gzip' } }));
+    expect(last!.headers['accept-encoding']).toBe('gzip');
+    expect(res.headers.get('content-encoding')).toBe('gzip');
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(gzipSync('compressed hello'));
+  });
+
   it('answers 502 upstream_unreachable when nothing listens', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

@@ -24,9 +24,10 @@ export interface RelayClientLoopOptions extends ConnectClientOptions {
  * The client's connection loop, the same code in Node and in the service worker (design.md
  * `web/`): one session at a time over its own socket, a fresh token per attempt, TOFU pinning,
  * pause/resume, heartbeat, and a full reconnect (new token, new handshake, backoff with jitter)
- * whenever a session ends. An `identity_key_changed` stops it for good: approve the new key in
- * the pin store (after comparing fingerprints) and connect again. Socket, storage and AEAD are
- * injected; client/connect-client.ts and sw/ supply them.
+ * whenever a session ends. An `identity_key_changed` (or another code a human must act on)
+ * stops it with state `closed`: approve the new key in the pin store (after comparing
+ * fingerprints), then `reconnect()` starts it again on the same object, listeners included.
+ * Socket, storage and AEAD are injected; client/connect-client.ts and sw/ supply them.
  *
  *   const client = new RelayClientLoop({ relay, daemonId, getToken, pinStore, openSocket });
  *   client.onMessage((data) => console.log(new TextDecoder().decode(data)));
@@ -36,8 +37,9 @@ export class RelayClientLoop implements RelayClient {
   private readonly events = new Emitter<ClientEvents>();
   private readonly wsUrl: string;
   private readonly backoff: ReconnectBackoff;
-  private readonly abort = new AbortController();
-  private readonly loop: Promise<void>;
+  /** Replaced by reconnect() after a stop on an error: one per run of the loop. */
+  private abort = new AbortController();
+  private loop: Promise<void>;
   private stateValue: ClientState = 'connecting';
   private session?: ClientSession;
   private ws?: RelaySocket;
@@ -122,6 +124,33 @@ export class RelayClientLoop implements RelayClient {
     this.wakeBackoff?.();
   }
 
+  /**
+   * Starts the loop again after it stopped on an error a human had to resolve, without a new
+   * client: after `identity_key_changed` once the user compared the fingerprints and called
+   * `pinStore.approve(daemonId, error.offeredKey)` (every attempt re-reads the pin), after
+   * `device_revoked` once the device paired again, and so on. Fetches a fresh token and does a
+   * full handshake; a pin that still differs stops it again with the same error. While the
+   * loop runs it only skips a backoff wait (`wake()`). Throws ConnectionError `closed` after
+   * `close()`.
+   *
+   *   client.on('closed', async ({ error }) => {
+   *     if (error instanceof IdentityKeyChangedError && (await askUser(error.offeredFingerprint))) {
+   *       await pinStore.approve(error.daemonId, error.offeredKey);
+   *       client.reconnect();
+   *     }
+   *   });
+   */
+  reconnect(): void {
+    if (this.closing) throw new ConnectionError('closed', 'client closed');
+    if (this.stateValue !== 'closed') return this.wake();
+    this.abort = new AbortController();
+    closeOnAbort(this.options.signal, () => void this.close(), this.abort.signal);
+    this.closeError = undefined;
+    this.stateValue = 'connecting';
+    this.events.emit('state', { state: 'connecting' });
+    this.loop = this.run();
+  }
+
   endSession(error: SbrpError): void {
     this.session?.close(error); // ends the attempt; the loop reconnects unless the code forbids it
   }
@@ -137,15 +166,16 @@ export class RelayClientLoop implements RelayClient {
     if (ws) await ws.close();
     await this.loop;
     this.finish(undefined);
+    this.events.removeAll();
   }
 
+  /** State `closed`. A stop on an error keeps the listeners: reconnect() may start the loop again. */
   private finish(error: Error | undefined): void {
     if (this.stateValue === 'closed') return;
     if (error) this.lastError = error;
     this.closeError = error ?? new ConnectionError('closed', 'client closed');
     this.setState('closed', error);
     this.events.emit('closed', error ? { error } : {});
-    this.events.removeAll();
   }
 
   private async run(): Promise<void> {

@@ -1,5 +1,7 @@
 import { SbrpError } from '../protocol/errors.js';
 import { Mux } from '../protocol/stream/mux.js';
+import type { MuxStream } from '../protocol/stream/mux-stream.js';
+import type { OpenHead } from '../protocol/stream/heads.js';
 import { STREAM_DEFAULTS, type StreamLimits } from '../protocol/stream/stream-codes.js';
 import { StreamError } from '../protocol/stream/stream-error.js';
 import { Emitter } from './emitter.js';
@@ -20,7 +22,12 @@ export interface SidebandClientOptions {
   channelLimits?: Partial<ChannelLimits>;
   /** How long `fetch`/`channel` wait for a session before failing with `not_connected` (default 30 s). */
   sessionWaitMs?: number;
-  /** Calls that may wait for a session at once; more fail at once with StreamError `refused` (default 1024). */
+  /**
+   * Calls that may wait at once, for a session or for a free stream; more fail at once with
+   * StreamError `refused` (default 1024). A call waits for a stream while `limits.maxPendingOpens`
+   * (1024) of its own requests already wait for their response head, so 2048 requests fired
+   * together all go through, in order, as earlier ones are answered.
+   */
   maxWaiting?: number;
   /** Pause body output while the relay socket buffers this much (default 256 KiB, WRITE_GATE_DEFAULTS). */
   writeHighWaterMark?: number;
@@ -61,8 +68,28 @@ export interface SidebandClient {
   readonly sessionId: bigint | undefined;
   /** Why the client stopped, or why the last attempt failed. */
   readonly error: Error | undefined;
+  /**
+   * Starts the client again after it stopped (state `closed`) on an error a human had to
+   * resolve, keeping this object and its listeners: typically `identity_key_changed`, once the
+   * user compared the fingerprints and called `pinStore.approve(daemonId, error.offeredKey)`.
+   * The pin is re-read on every attempt; one that still differs stops the client again. While
+   * the client runs it only skips a backoff wait. Throws ConnectionError `closed` after close().
+   *
+   *   client.on('closed', async ({ error }) => {
+   *     if (error instanceof IdentityKeyChangedError && (await userApproves(error.offeredFingerprint))) {
+   *       await pinStore.approve(error.daemonId, error.offeredKey);
+   *       client.reconnect();
+   *     }
+   *   });
+   */
+  reconnect(): void;
   /** Fails whatever is in flight with `closed`, closes the socket. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A connection loop that can start again after a terminal error (web/relay-client.ts). */
+export interface ReconnectableRelayClient extends RelayClient {
+  reconnect(): void;
 }
 
 /**
@@ -75,25 +102,51 @@ export interface SidebandClient {
  *   const client = sidebandClient(new RelayClientLoop({ ...options, openSocket }), options);
  *   const res = await client.fetch('/api/hello');
  */
-export function sidebandClient(relay: RelayClient, options: SidebandClientOptions = {}): SidebandClient {
+export function sidebandClient(relay: RelayClient & Partial<Pick<ReconnectableRelayClient, 'reconnect'>>, options: SidebandClientOptions = {}): SidebandClient {
   return new MuxClient(relay, options);
 }
 
 type Forwarded = Exclude<keyof ClientEvents, 'message'>;
 const FORWARDED: readonly Forwarded[] = ['state', 'open', 'paused', 'pending', 'resumed', 'replay', 'rate_limited', 'disconnected', 'closed'];
 
+/**
+ * The multiplexer, telling its client about every stream it opens: the Mux refuses an open
+ * outright once `maxPendingOpens` wait for the peer, so the client counts and queues in front.
+ */
+class CountedMux extends Mux {
+  constructor(
+    options: ConstructorParameters<typeof Mux>[0],
+    private readonly opened: (stream: MuxStream) => void,
+  ) {
+    super(options);
+  }
+
+  override open(head: OpenHead): MuxStream {
+    const stream = super.open(head);
+    this.opened(stream);
+    return stream;
+  }
+}
+
 class MuxClient implements SidebandClient {
   readonly fetch: SidebandFetch;
   private readonly events = new Emitter<ConnectEvents>();
-  private readonly relay: RelayClient;
+  private readonly relay: RelayClient & Partial<Pick<ReconnectableRelayClient, 'reconnect'>>;
   private readonly gate: WriteGate;
   private readonly limits: StreamLimits;
   private mux?: Mux;
+  /** Calls waiting for a session. */
   private waiting = 0;
+  /** Our streams still waiting for their response head (a superset of the Mux's pending opens). */
+  private unanswered = 0;
+  /** Calls waiting for `unanswered` to fall below `limits.maxPendingOpens`, oldest first. */
+  private readonly streamWaiters: { grant: () => void; fail: (error: unknown) => void }[] = [];
+  /** Set while a call with a granted slot opens its stream (synchronously): that open uses the slot. */
+  private openingWithSlot = false;
   private closing?: Promise<void>;
 
   constructor(
-    relay: RelayClient,
+    relay: RelayClient & Partial<Pick<ReconnectableRelayClient, 'reconnect'>>,
     private readonly options: SidebandClientOptions,
   ) {
     this.limits = { ...CONNECT_DEFAULTS.limits, ...options.limits };
@@ -119,7 +172,7 @@ class MuxClient implements SidebandClient {
     relay.on('closed', ({ error }) => this.endMux(new StreamError('session_closed', `the client stopped${error ? ` (${errorCode(error) ?? error.message})` : ''}`)));
     const forward = <K extends Forwarded>(type: K) => relay.on(type, (event) => this.events.emit(type, event as ConnectEvents[K]));
     for (const type of FORWARDED) forward(type);
-    this.fetch = async (input, init) => muxFetch(await this.currentMux(init?.signal ?? (input instanceof Request ? input.signal : undefined)), input, init);
+    this.fetch = (input, init) => this.withStream(init?.signal ?? (input instanceof Request ? input.signal : undefined), (mux) => muxFetch(mux, input, init));
   }
 
   get state(): ClientState {
@@ -138,8 +191,14 @@ class MuxClient implements SidebandClient {
     return this.events.on(type, listener, options);
   }
 
-  async channel(path: string, init: { headers?: HeaderInit; signal?: AbortSignal } = {}): Promise<Channel> {
-    return openChannel(await this.currentMux(init.signal), path, { ...init, limits: this.options.channelLimits });
+  channel(path: string, init: { headers?: HeaderInit; signal?: AbortSignal } = {}): Promise<Channel> {
+    return this.withStream(init.signal, (mux) => openChannel(mux, path, { ...init, limits: this.options.channelLimits }));
+  }
+
+  reconnect(): void {
+    if (this.closing) throw new ConnectionError('closed', 'the client was closed');
+    if (!this.relay.reconnect) throw new TypeError('this connection cannot be restarted; connect() again');
+    this.relay.reconnect();
   }
 
   async ping(): Promise<number> {
@@ -153,6 +212,7 @@ class MuxClient implements SidebandClient {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.gate.close();
+      for (const waiter of this.streamWaiters.splice(0)) waiter.fail(new ConnectionError('closed', 'the client was closed'));
       this.endMux(new StreamError('session_closed', 'the client was closed'));
       await this.relay.close();
       this.events.removeAll();
@@ -164,7 +224,7 @@ class MuxClient implements SidebandClient {
     this.endMux(new StreamError('session_closed', 'a new session replaced this one'));
     const relay = this.relay;
     let failed = false;
-    const mux: Mux = new Mux({
+    const mux: Mux = new CountedMux({
       role: 'client',
       limits: this.limits,
       isWritable: () => this.gate.isWritable(),
@@ -191,7 +251,7 @@ class MuxClient implements SidebandClient {
         // session cannot carry another, so start over with a new one.
         if (error && error.code !== 'session_closed') relay.endSession(new SbrpError('internal_error', `inner stream session failed: ${error.code}`));
       },
-    });
+    }, (stream) => this.counted(stream));
     this.mux = mux;
     mux.start();
   }
@@ -200,6 +260,81 @@ class MuxClient implements SidebandClient {
     const mux = this.mux;
     this.mux = undefined;
     mux?.close(error);
+  }
+
+  /**
+   * Runs `open` (which opens one stream synchronously, before its first await) on the live
+   * multiplexer once fewer than `maxPendingOpens` of our streams wait for an answer; until then
+   * the call waits in line (bounded by `maxWaiting`, with the calls waiting for a session).
+   */
+  private async withStream<T>(signal: AbortSignal | undefined, open: (mux: Mux) => Promise<T>): Promise<T> {
+    await this.currentMux(signal);
+    await this.streamSlot(signal);
+    let mux: Mux;
+    try {
+      mux = await this.currentMux(signal); // the session may have changed while the call waited
+    } catch (error) {
+      this.releaseSlot();
+      throw error;
+    }
+    this.openingWithSlot = true;
+    let result: Promise<T>;
+    try {
+      result = open(mux);
+    } finally {
+      // Still set: the call failed before it opened a stream (aborted, bad request), so the slot is free again.
+      if (this.openingWithSlot) this.releaseSlot();
+      this.openingWithSlot = false;
+    }
+    return result;
+  }
+
+  private streamSlot(signal: AbortSignal | undefined): Promise<void> {
+    if (this.unanswered < this.limits.maxPendingOpens && this.streamWaiters.length === 0) {
+      this.unanswered++;
+      return Promise.resolve();
+    }
+    signal?.throwIfAborted();
+    const maxWaiting = this.options.maxWaiting ?? CONNECT_DEFAULTS.maxWaiting;
+    const waiting = this.waiting + this.streamWaiters.length;
+    if (waiting >= maxWaiting) {
+      return Promise.reject(new StreamError('refused', `${this.unanswered} requests wait for an answer and ${waiting} more wait to be sent (maxWaiting ${maxWaiting})`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const index = this.streamWaiters.indexOf(waiter);
+        if (index >= 0) this.streamWaiters.splice(index, 1);
+        reject(signal!.reason);
+      };
+      const waiter = {
+        grant: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        fail: (error: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.streamWaiters.push(waiter);
+    });
+  }
+
+  /** A stream our multiplexer opened: it holds its slot until its response head (or its end). */
+  private counted(stream: MuxStream): void {
+    if (this.openingWithSlot) this.openingWithSlot = false;
+    else this.unanswered++; // opened outside withStream (none today): count it all the same
+    const release = () => this.releaseSlot();
+    stream.response.then(release, release);
+  }
+
+  private releaseSlot(): void {
+    this.unanswered--;
+    while (this.unanswered < this.limits.maxPendingOpens && this.streamWaiters.length > 0) {
+      this.unanswered++;
+      this.streamWaiters.shift()!.grant();
+    }
   }
 
   /** The live multiplexer, waiting (bounded) for a session when there is none. */
