@@ -13,6 +13,7 @@ import { demoApp } from './demo-app.js';
 import { listen } from './listen.js';
 import type { Listener } from './listen-types.js';
 import { reverseProxy } from './reverse-proxy.js';
+import { logSessions } from './session-log.js';
 
 export interface CliIo {
   out: (line: string) => void;
@@ -137,15 +138,16 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
     let paired = false;
     d.on('state', ({ state, error }) => {
       if (state === 'connected') io.out(`connected to ${relay} as daemon ${d.daemonId}`);
-      else io.err(`${state}${error ? `: ${errorCode(error) ?? ''} ${error.message}` : ''}`);
+      else if (errorCode(error) === 'daemon_replaced') {
+        io.err('another process with this daemon identity took over the relay connection; this one waits 30 s and tries again. Run one daemon per identity (stop the other, or give this one its own --identity and --register it).');
+      } else io.err(`${state}${error ? `: ${errorCode(error) ?? ''} ${error.message}` : ''}`);
       // A code redeemed while the daemon is offline is burned (409): print it only once connected.
       if (state === 'connected' && args.quickConnect && !paired) {
         paired = true;
         printQuickConnect({ ...owner, apiKey: keys.apiKey(), fetch: keys.fetch, qr: io.isTTY === true }).catch((e: unknown) => io.err(`quick connect failed: ${errorCode(e) ?? ''} ${(e as Error).message}`));
       }
     });
-    d.on('session_open', ({ sessionId }) => io.out(`session ${sessionId.toString(16)} open`));
-    d.on('session_closed', ({ sessionId, reason }) => io.out(`session ${sessionId.toString(16)} closed (${reason})`));
+    const stopSessionLog = logSessions(d, io.out);
 
     const outcome = await Promise.race([
       io.stopped.then(() => 'stopped' as const),
@@ -162,6 +164,7 @@ export async function runDaemonCli(argv: readonly string[], env: Readonly<Record
     }
     // SIGINT/SIGTERM: let requests in flight finish (GOAWAY first), briefly.
     if (server && outcome === 'stopped') await server.shutdown({ timeoutMs: 5_000 });
+    stopSessionLog();
     await d.close();
     return outcome === 'stopped' ? 0 : 1;
   } catch (error) {

@@ -202,7 +202,9 @@ class RelayDaemon implements DaemonConnection {
         void this.close();
         return;
       }
-      const delay = this.backoff.delay();
+      // Two processes with one identity would replace each other forever: the one replaced
+      // waits the longest backoff instead of taking the connection straight back.
+      const delay = errorCode(error) === 'daemon_replaced' ? this.policy.maxDelayMs : this.backoff.delay();
       this.setState('reconnecting', error);
       await sleep(delay, signal);
     }
@@ -261,7 +263,10 @@ class RelayDaemon implements DaemonConnection {
         this.frameType = -1;
       });
       ws.on('error', (error) => this.events.emit('error', { error }));
-      ws.once('close', () => end(new ConnectionError('connection_lost', 'relay connection closed')));
+      // 4002: the relay let a newer connection with this identity take over (relay/README.md).
+      ws.once('close', (code) =>
+        end(code === 4002 ? new ConnectionError('daemon_replaced', 'another connection with this daemon identity took over (relay close 4002)') : new ConnectionError('connection_lost', 'relay connection closed')),
+      );
       if (signal.aborted) return end(new ConnectionError('closed', 'daemon closed'));
 
       this.ws = ws;

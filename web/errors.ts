@@ -33,6 +33,7 @@ export class ControlPlaneError extends Error {
  * | connection_lost | the socket closed without a Control frame |
  * | relay_silent | a Ping went unanswered (sbrp.md §4 liveness) |
  * | circuit_open | the daemon dropped the connection after too many protocol errors |
+ * | daemon_replaced | the relay closed the daemon's connection (WebSocket 4002): another connection with this identity took over |
  * | not_connected | `send` while no session is up |
  * | closed | the endpoint was closed by its owner |
  */
@@ -46,6 +47,7 @@ export type ConnectionErrorCode =
   | 'connection_lost'
   | 'relay_silent'
   | 'circuit_open'
+  | 'daemon_replaced'
   | 'not_connected'
   | 'closed';
 
