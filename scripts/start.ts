@@ -154,7 +154,7 @@ out('agent answer, files, a large download, a terminal channel and daemon events
 out();
 out('Or use the Node client from another terminal (it reads the API key from its file):');
 out(`  SIDEBAND_API_KEY="$(node -p 'require(process.argv[1]).apiKey' ${shellQuote(configPath)})" \\`);
-out(`    npx tsx client/fetch-cli.ts --relay ${relay.url} --daemon ${config.daemonId} --pins ${shellQuote(pinsPath)} /api/clock?n=3`);
+out(`    npx tsx client/fetch-cli.ts --relay ${relay.url} --daemon ${config.daemonId} --pins ${shellQuote(pinsPath)} '/api/clock?n=3'`);
 out('  (the daemon serves /api/hello, /api/echo, /api/clock, /api/agent, /api/files, /api/download?mb=N, /api/upload)');
 out();
 out('Pair another browser or device (the link opens the web app):');
