@@ -167,7 +167,8 @@ export class TokenVerifier {
       sid = decodeSid(claims.sid);
       if (sid === undefined) throw new TokenRejectedError('bad_sid');
     }
-    const scp = claims.scp ?? [];
+    // Absent means no scopes; present must be a string array (null is not absence: sbrp.md §5).
+    const scp = claims.scp === undefined ? [] : claims.scp;
     if (!Array.isArray(scp) || !scp.every((s) => typeof s === 'string')) throw new TokenRejectedError('bad_scp');
     if (claims.ver !== undefined && claims.ver !== 1) throw new TokenRejectedError('bad_ver');
     if (role === 'client' && exp - iat > this.maxClientLifetimeS) throw new TokenRejectedError('lifetime_too_long');
