@@ -14,38 +14,29 @@ import { FETCH_EXIT } from '../client/fetch-cli.js';
 import { DEVICE_RECORD_FILE } from '../client/fetch-cli-device.js';
 import { FilePinStore } from '../client/pin-store.js';
 import { generateIdentity } from '../daemon/identity.js';
-import { listen } from '../daemon/listen.js';
 import type { Listener } from '../daemon/listen-types.js';
-import { createQuickConnect } from '../daemon/quick-connect.js';
 import { fetchCli } from './helpers/fetch-cli-run.js';
 import { checkNoLeakedHandles } from './helpers/leak-check.js';
-import { FAST_RECONNECT, startRelayFixture, type RegisteredTestDaemon, type RelayFixture } from './helpers/relay-fixture.js';
+import type { RegisteredTestDaemon, RelayFixture } from './helpers/relay-fixture.js';
+import { startPairingDaemon, type PairingDaemon } from './helpers/pairing-daemon.js';
 
 describe('e2e: sideband-fetch hardening', () => {
   checkNoLeakedHandles(5_000);
+  let stack: PairingDaemon;
   let fx: RelayFixture;
   let reg: RegisteredTestDaemon;
   let server: Listener;
-
-  const code = async (): Promise<string> => (await createQuickConnect({ relay: fx.relay.url, apiKey: reg.apiKey })).code;
+  const code = (): Promise<string> => stack.code();
 
   beforeAll(async () => {
-    fx = await startRelayFixture({ quickConnect: true });
-    reg = await fx.registerDaemon();
-    server = await listen({
-      relay: fx.relay.url,
-      apiKey: reg.apiKey,
-      identity: reg.identity,
-      reconnect: FAST_RECONNECT,
-      fetch: async (request) => {
-        if (new URL(request.url).pathname === '/hang') await new Promise((resolve) => request.signal.addEventListener('abort', resolve));
-        return Response.json({ ok: true });
-      },
+    stack = await startPairingDaemon(async (request) => {
+      if (new URL(request.url).pathname === '/hang') await new Promise((resolve) => request.signal.addEventListener('abort', resolve));
+      return Response.json({ ok: true });
     });
+    ({ fx, reg, server } = stack);
   });
   afterAll(async () => {
-    await server?.close();
-    await fx?.close();
+    await stack?.close();
   });
 
   it('--device verifies the daemon against the key recorded at pairing, even with a fresh pins file', async () => {

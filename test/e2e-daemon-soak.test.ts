@@ -5,15 +5,10 @@
  * listener on a long-lived signal, ~9 GB per million requests).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toBase64Url } from '../protocol/bytes.js';
-import { ControlPlaneClient } from '../node/control-plane-client.js';
-import { generateIdentity } from '../daemon/identity.js';
-import { connect, type SidebandClient } from '../client/connect.js';
-import { MemoryPinStore } from '../client/pin-store.js';
-import { controlPlaneTokens } from '../client/session-token-source.js';
+import type { SidebandClient } from '../client/connect.js';
+import { startChildStack } from './helpers/child-stack.js';
 import { forkChild, type ChildHandle, type MemorySample } from './helpers/child-ipc.js';
 import { checkNoLeakedHandles } from './helpers/leak-check.js';
-import { FAST_RECONNECT } from './helpers/relay-fixture.js';
 
 const TOTAL = Number(process.env.SOAK_REQUESTS ?? 200_000);
 const CHECKPOINT = Math.min(20_000, TOTAL / 4);
@@ -30,19 +25,7 @@ describe('e2e: daemon memory under a soak of small requests', () => {
   beforeAll(async () => {
     relay = forkChild('./relay-process.ts');
     daemon = forkChild('./listen-process.ts');
-    const started = await relay.call<{ url: string; adminKey: string }>('start', {});
-    const cp = new ControlPlaneClient({ baseUrl: started.url });
-    const identity = generateIdentity();
-    const { daemonId, apiKey } = await cp.registerDaemon(started.adminKey, { identityPublicKey: toBase64Url(identity.publicKey) });
-    await daemon.call('start', { relay: started.url, apiKey, seed: toBase64Url(identity.seed) });
-    client = connect({
-      relay: started.url,
-      daemonId,
-      getToken: controlPlaneTokens({ baseUrl: started.url, bearer: apiKey, daemonId }),
-      pinStore: new MemoryPinStore(),
-      reconnect: FAST_RECONNECT,
-    });
-    await client.ready();
+    client = await startChildStack(relay, daemon);
   });
 
   afterAll(async () => {

@@ -10,39 +10,31 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FETCH_EXIT } from '../client/fetch-cli.js';
 import { DEVICE_KEY_FILE, DEVICE_RECORD_FILE } from '../client/fetch-cli-device.js';
 import { FilePinStore } from '../client/pin-store.js';
-import { listen } from '../daemon/listen.js';
 import type { Listener } from '../daemon/listen-types.js';
-import { createQuickConnect, listDevices, revokeDevice } from '../daemon/quick-connect.js';
+import { listDevices, revokeDevice } from '../daemon/quick-connect.js';
 import { fetchCli, fetchCliProcess } from './helpers/fetch-cli-run.js';
 import { checkNoLeakedHandles } from './helpers/leak-check.js';
-import { FAST_RECONNECT, startRelayFixture, type RegisteredTestDaemon, type RelayFixture } from './helpers/relay-fixture.js';
+import type { RegisteredTestDaemon, RelayFixture } from './helpers/relay-fixture.js';
+import { startPairingDaemon, type PairingDaemon } from './helpers/pairing-daemon.js';
 
 const PAIRED = /^paired with daemon (\S+) as device (dev_\S+); daemon fingerprint (SHA256:[0-9A-F:]+)$/;
 
 describe('e2e: sideband-fetch --pair and --device', () => {
   checkNoLeakedHandles(5_000);
+  let stack: PairingDaemon;
   let fx: RelayFixture;
   let reg: RegisteredTestDaemon;
   let server: Listener;
   let pins: string;
-
-  const code = async (): Promise<string> => (await createQuickConnect({ relay: fx.relay.url, apiKey: reg.apiKey })).code;
+  const code = (): Promise<string> => stack.code();
 
   beforeAll(async () => {
-    fx = await startRelayFixture({ quickConnect: true });
-    reg = await fx.registerDaemon();
-    server = await listen({
-      relay: fx.relay.url,
-      apiKey: reg.apiKey,
-      identity: reg.identity,
-      reconnect: FAST_RECONNECT,
-      fetch: (request) => Response.json({ path: new URL(request.url).pathname, auth: request.headers.get('authorization') }),
-    });
+    stack = await startPairingDaemon((request) => Response.json({ path: new URL(request.url).pathname, auth: request.headers.get('authorization') }));
+    ({ fx, reg, server } = stack);
     pins = join(fx.dir, 'pins.json');
   });
   afterAll(async () => {
-    await server?.close();
-    await fx?.close();
+    await stack?.close();
   });
 
   it('pairs with a code, fetches with --device alone, and stops with device_revoked once revoked', async () => {

@@ -5,17 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toBase64Url } from '../protocol/bytes.js';
-import { ControlPlaneClient } from '../node/control-plane-client.js';
-import { generateIdentity } from '../daemon/identity.js';
-import { connect, type SidebandClient } from '../client/connect.js';
-import { MemoryPinStore } from '../client/pin-store.js';
-import { controlPlaneTokens } from '../client/session-token-source.js';
+import type { SidebandClient } from '../client/connect.js';
+import { startChildStack } from './helpers/child-stack.js';
 import { forkChild, type ChildHandle } from './helpers/child-ipc.js';
 import { checkNoLeakedHandles } from './helpers/leak-check.js';
 import { fillPattern, hashBody, patternStream } from './helpers/http-fixture.js';
 import { MemoryPeak } from './helpers/memory-peak.js';
-import { FAST_RECONNECT } from './helpers/relay-fixture.js';
 
 const MB = 1024 * 1024;
 /**
@@ -43,19 +38,7 @@ describe('e2e: 200 MB through the session with bounded memory in every process',
     relay = forkChild('./relay-process.ts');
     daemon = forkChild('./listen-process.ts');
     // A short grace, so a daemon that dies ends its sessions quickly (last test).
-    const started = await relay.call<{ url: string; adminKey: string }>('start', { graceMs: 1_000 });
-    const cp = new ControlPlaneClient({ baseUrl: started.url });
-    const identity = generateIdentity();
-    const { daemonId, apiKey } = await cp.registerDaemon(started.adminKey, { identityPublicKey: toBase64Url(identity.publicKey) });
-    await daemon.call('start', { relay: started.url, apiKey, seed: toBase64Url(identity.seed) });
-    client = connect({
-      relay: started.url,
-      daemonId,
-      getToken: controlPlaneTokens({ baseUrl: started.url, bearer: apiKey, daemonId }),
-      pinStore: new MemoryPinStore(),
-      reconnect: FAST_RECONNECT,
-    });
-    await client.ready();
+    client = await startChildStack(relay, daemon, { graceMs: 1_000 });
   });
 
   afterAll(async () => {
