@@ -1,4 +1,5 @@
 import { nodeAead } from '../node/aead-node.js';
+import { nodeHandshakeCrypto } from '../node/handshake-node.js';
 import { nodeRelaySocketOpener } from '../node/relay-socket.js';
 import type { ConnectClientOptions, RelayClient } from '../web/client-types.js';
 import { RelayClientLoop } from '../web/relay-client.js';
@@ -13,5 +14,5 @@ import { RelayClientLoop } from '../web/relay-client.js';
  *   client.send(new TextEncoder().encode('hello'));
  */
 export function connectClient(options: ConnectClientOptions): RelayClient {
-  return new RelayClientLoop({ ...options, aead: options.aead ?? nodeAead, openSocket: nodeRelaySocketOpener({ timeoutMs: options.connectTimeoutMs }) });
+  return new RelayClientLoop({ ...options, aead: options.aead ?? nodeAead, handshake: options.handshake ?? nodeHandshakeCrypto, openSocket: nodeRelaySocketOpener({ timeoutMs: options.connectTimeoutMs }) });
 }

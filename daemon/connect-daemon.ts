@@ -5,6 +5,7 @@ import { SbrpError } from '../protocol/errors.js';
 import { signalFrame } from '../protocol/frames.js';
 import { RECONNECT_DEFAULTS, ReconnectBackoff, shouldRetry, type ReconnectPolicy } from '../protocol/reconnect-policy.js';
 import { nodeAead } from '../node/aead-node.js';
+import { nodeHandshakeCrypto } from '../node/handshake-node.js';
 import { ControlPlaneClient, type PresenceToken } from '../node/control-plane-client.js';
 import { Emitter } from '../web/emitter.js';
 import { ConfigError, ConnectionError, errorCode } from '../web/errors.js';
@@ -295,6 +296,7 @@ class RelayDaemon implements DaemonConnection {
       identitySeed: this.options.identity.seed,
       maxSessions: this.options.maxSessions,
       aead: this.options.aead ?? nodeAead,
+      handshake: nodeHandshakeCrypto,
       send: () => {},
       onEvent: (event) => this.onEndpointEvent(event),
     });

@@ -1,7 +1,7 @@
 import { ControlCode, FrameType, isTerminalControl } from './codes.js';
 import { decodeFrame } from './frame-codec.js';
 import { handshakeInitFrame, parseControl, parseHandshakeAccept, checkDataPayload, pongFrame } from './frames.js';
-import { clientHandshake, ephemeralFromPrivate, generateEphemeral, type EphemeralKeyPair, type RandomBytes } from './handshake.js';
+import { clientHandshake, ephemeralFromPrivate, generateEphemeral, type EphemeralKeyPair, type HandshakeCrypto, type RandomBytes } from './handshake.js';
 import { DataOpener, DataSealer, Direction } from './data-cipher.js';
 import { IdentityKeyChangedError, SbrpError } from './errors.js';
 import { fingerprint } from './fingerprint.js';
@@ -43,6 +43,8 @@ export interface ClientSessionOptions {
   ephemeralPrivateKey?: Uint8Array;
   /** ChaCha20-Poly1305 implementation (default: noble). */
   aead?: Aead;
+  /** X25519/Ed25519 implementation of the handshake (default: noble; the Node client passes nodeHandshakeCrypto). */
+  handshake?: HandshakeCrypto;
   /** Messages held while the daemon is away (session_paused), count and bytes. */
   maxHeldMessages?: number;
   maxHeldBytes?: number;
@@ -80,8 +82,8 @@ export class ClientSession {
     if (this.stateValue !== 'new') throw new Error('ClientSession.start() called twice');
     const random = this.options.randomBytes ?? defaultRandomBytes;
     this.ephemeral = this.options.ephemeralPrivateKey
-      ? ephemeralFromPrivate(this.options.ephemeralPrivateKey)
-      : generateEphemeral(random);
+      ? ephemeralFromPrivate(this.options.ephemeralPrivateKey, this.options.handshake)
+      : generateEphemeral(random, this.options.handshake);
     this.stateValue = 'handshaking';
     this.options.send(handshakeInitFrame(this.options.sessionId, this.ephemeral.publicKey));
   }
@@ -177,7 +179,7 @@ export class ClientSession {
       throw new IdentityKeyChangedError(daemonId, fingerprint(pinnedIdentity), fingerprint(offered), offered.slice(), this.sessionId);
     }
     const trusted = pinnedIdentity ?? offered;
-    const keys = clientHandshake(daemonId, this.ephemeral!, accept, trusted);
+    const keys = clientHandshake(daemonId, this.ephemeral!, accept, trusted, this.options.handshake);
     this.sealer = new DataSealer(keys.clientToDaemon, Direction.clientToDaemon, this.options.aead);
     this.opener = new DataOpener(keys.daemonToClient, Direction.daemonToClient, this.options.aead);
     this.identity.key = trusted.slice();

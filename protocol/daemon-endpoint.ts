@@ -3,7 +3,7 @@ import { decodeFrame, type Frame } from './frame-codec.js';
 import { checkDataPayload, parseControl, parseHandshakeInit, pongFrame } from './frames.js';
 import { DaemonSession } from './daemon-session.js';
 import { SbrpError } from './errors.js';
-import type { RandomBytes } from './handshake.js';
+import { nobleHandshakeCrypto, type HandshakeCrypto, type IdentitySigner, type RandomBytes } from './handshake.js';
 import { randomBytes as defaultRandomBytes } from './random.js';
 import type { Aead } from './aead.js';
 
@@ -33,6 +33,8 @@ export interface DaemonEndpointOptions {
   randomBytes?: RandomBytes;
   /** ChaCha20-Poly1305 implementation (default: noble). */
   aead?: Aead;
+  /** X25519/Ed25519 implementation of the handshake (default: noble; Node daemons pass nodeHandshakeCrypto). */
+  handshake?: HandshakeCrypto;
   /** Ephemeral private key per session, for known-answer tests only. */
   ephemeralPrivateKeyFor?: (sessionId: bigint) => Uint8Array | undefined;
 }
@@ -42,6 +44,8 @@ export const DAEMON_ENDPOINT_DEFAULTS = { maxSessions: 4096 } as const;
 export class DaemonEndpoint {
   private readonly sessions = new Map<bigint, DaemonSession>();
   private send: (frame: Uint8Array) => void;
+  /** The identity key prepared once: its public key is not re-derived per handshake. */
+  private identity: IdentitySigner | undefined;
 
   constructor(private readonly options: DaemonEndpointOptions) {
     this.send = options.send;
@@ -156,6 +160,8 @@ export class DaemonEndpoint {
       randomBytes: this.options.randomBytes ?? defaultRandomBytes,
       ephemeralPrivateKey: this.options.ephemeralPrivateKeyFor?.(sessionId),
       aead: this.options.aead,
+      handshake: this.options.handshake,
+      identity: (this.identity ??= (this.options.handshake ?? nobleHandshakeCrypto).ed25519Signer(this.options.identitySeed)),
       send: (bytes) => this.send(bytes),
     });
     if (this.sessions.size >= max) {

@@ -1,6 +1,6 @@
 import { SignalCode, SignalReason } from './codes.js';
 import { handshakeAcceptFrame, signalFrame } from './frames.js';
-import { daemonHandshake, ephemeralFromPrivate, generateEphemeral, type RandomBytes } from './handshake.js';
+import { daemonHandshake, ephemeralFromPrivate, generateEphemeral, type HandshakeCrypto, type IdentitySigner, type RandomBytes } from './handshake.js';
 import { DataOpener, DataSealer, Direction, type OpenResult } from './data-cipher.js';
 import { SbrpError } from './errors.js';
 import type { Aead } from './aead.js';
@@ -20,6 +20,10 @@ export interface DaemonSessionOptions {
   ephemeralPrivateKey?: Uint8Array;
   /** ChaCha20-Poly1305 implementation (default: noble). */
   aead?: Aead;
+  /** X25519/Ed25519 implementation of the handshake (default: noble). */
+  handshake?: HandshakeCrypto;
+  /** `identitySeed` prepared once (DaemonEndpoint shares one across sessions); signs instead of the seed. */
+  identity?: IdentitySigner;
 }
 
 export class DaemonSession {
@@ -39,10 +43,11 @@ export class DaemonSession {
   /** Answers a HandshakeInit with HandshakeAccept; the session is open once sent. */
   accept(clientEphemeral: Uint8Array): void {
     if (this.sealer || this.closed) throw new SbrpError('handshake_failed', 'HandshakeInit on an established session', this.sessionId);
+    const crypto = this.options.handshake;
     const ephemeral = this.options.ephemeralPrivateKey
-      ? ephemeralFromPrivate(this.options.ephemeralPrivateKey)
-      : generateEphemeral(this.options.randomBytes);
-    const { accept, keys } = daemonHandshake(this.options.daemonId, this.options.identitySeed, clientEphemeral, ephemeral);
+      ? ephemeralFromPrivate(this.options.ephemeralPrivateKey, crypto)
+      : generateEphemeral(this.options.randomBytes, crypto);
+    const { accept, keys } = daemonHandshake(this.options.daemonId, this.options.identity ?? this.options.identitySeed, clientEphemeral, ephemeral, crypto);
     this.sealer = new DataSealer(keys.daemonToClient, Direction.daemonToClient, this.options.aead);
     this.opener = new DataOpener(keys.clientToDaemon, Direction.clientToDaemon, this.options.aead);
     this.options.send(handshakeAcceptFrame(this.sessionId, accept));

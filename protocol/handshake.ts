@@ -23,13 +23,52 @@ export interface EphemeralKeyPair {
 
 export type RandomBytes = (length: number) => Uint8Array;
 
-/** X25519 ephemeral from a raw private key (clamped by X25519 itself, RFC 7748). */
-export function ephemeralFromPrivate(privateKey: Uint8Array): EphemeralKeyPair {
-  return { privateKey: privateKey.slice(), publicKey: x25519.getPublicKey(privateKey) };
+/** An Ed25519 identity ready to sign: the public key derived once, not per handshake. */
+export interface IdentitySigner {
+  readonly publicKey: Uint8Array;
+  sign(message: Uint8Array): Uint8Array;
 }
 
-export function generateEphemeral(randomBytes: RandomBytes): EphemeralKeyPair {
-  return ephemeralFromPrivate(randomBytes(32));
+/**
+ * The curve operations of the handshake, injectable so Node endpoints can use node:crypto
+ * (OpenSSL) while browsers keep noble. Every implementation must reproduce every known-answer
+ * vector (protocol/vectors.test.ts for noble, node/handshake-node.test.ts for node:crypto).
+ */
+export interface HandshakeCrypto {
+  /** X25519 public key of a raw 32-byte private key (RFC 7748 clamping). */
+  x25519PublicKey(privateKey: Uint8Array): Uint8Array;
+  /** Raw X25519; may throw on a key it refuses. The all-zero check is done by `sharedSecret`. */
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+  /** An Ed25519 signer for a 32-byte seed (RFC 8032). */
+  ed25519Signer(seed: Uint8Array): IdentitySigner;
+  /** Ed25519 verification; false (never a throw) for a malformed key or signature. */
+  ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+}
+
+/** The default backend: noble, pure JavaScript (browsers, service worker). */
+export const nobleHandshakeCrypto: HandshakeCrypto = {
+  x25519PublicKey: (privateKey) => x25519.getPublicKey(privateKey),
+  x25519: (privateKey, publicKey) => x25519.getSharedSecret(privateKey, publicKey),
+  ed25519Signer(seed) {
+    // The caller's seed, not a copy: wiping it is the caller's business, as before.
+    return { publicKey: ed25519.getPublicKey(seed), sign: (message) => ed25519.sign(message, seed) };
+  },
+  ed25519Verify(signature, message, publicKey) {
+    try {
+      return ed25519.verify(signature, message, publicKey);
+    } catch {
+      return false;
+    }
+  },
+};
+
+/** X25519 ephemeral from a raw private key (clamped by X25519 itself, RFC 7748). */
+export function ephemeralFromPrivate(privateKey: Uint8Array, crypto: HandshakeCrypto = nobleHandshakeCrypto): EphemeralKeyPair {
+  return { privateKey: privateKey.slice(), publicKey: crypto.x25519PublicKey(privateKey) };
+}
+
+export function generateEphemeral(randomBytes: RandomBytes, crypto: HandshakeCrypto = nobleHandshakeCrypto): EphemeralKeyPair {
+  return ephemeralFromPrivate(randomBytes(32), crypto);
 }
 
 /** SHA256("sbrp-v1-handshake" ‖ daemonId ‖ clientEph ‖ daemonEph): the 32 bytes that get signed. */
@@ -53,10 +92,10 @@ export function deriveSessionKeys(sharedSecret: Uint8Array, transcript: Uint8Arr
  * X25519 that refuses low-order points: an all-zero shared secret means the peer sent a
  * small-order key, which would make the session keys predictable.
  */
-export function sharedSecret(myPrivate: Uint8Array, peerPublic: Uint8Array): Uint8Array {
+export function sharedSecret(myPrivate: Uint8Array, peerPublic: Uint8Array, crypto: HandshakeCrypto = nobleHandshakeCrypto): Uint8Array {
   let secret: Uint8Array;
   try {
-    secret = x25519.getSharedSecret(myPrivate, peerPublic);
+    secret = crypto.x25519(myPrivate, peerPublic);
   } catch (error) {
     throw new SbrpError('handshake_failed', `X25519 rejected the peer key: ${(error as Error).message}`);
   }
@@ -69,16 +108,22 @@ export interface DaemonHandshakeResult {
   keys: SessionKeys;
 }
 
-/** Daemon side: answers a client ephemeral with a signed Accept and the session keys. */
+/**
+ * Daemon side: answers a client ephemeral with a signed Accept and the session keys. Pass an
+ * {@link IdentitySigner} (made once per identity with `crypto.ed25519Signer`) rather than the
+ * seed to skip deriving the public key on every handshake.
+ */
 export function daemonHandshake(
   daemonId: string,
-  identitySeed: Uint8Array,
+  identity: Uint8Array | IdentitySigner,
   clientEph: Uint8Array,
   daemonEphemeral: EphemeralKeyPair,
+  crypto: HandshakeCrypto = nobleHandshakeCrypto,
 ): DaemonHandshakeResult {
-  const identityPublicKey = ed25519.getPublicKey(identitySeed);
-  const signature = ed25519.sign(signaturePayload(daemonId, clientEph, daemonEphemeral.publicKey), identitySeed);
-  const shared = sharedSecret(daemonEphemeral.privateKey, clientEph);
+  const signer = identity instanceof Uint8Array ? crypto.ed25519Signer(identity) : identity;
+  const identityPublicKey = signer.publicKey.slice();
+  const signature = signer.sign(signaturePayload(daemonId, clientEph, daemonEphemeral.publicKey));
+  const shared = sharedSecret(daemonEphemeral.privateKey, clientEph, crypto);
   const keys = deriveSessionKeys(shared, transcriptHash(daemonId, clientEph, daemonEphemeral.publicKey, signature));
   wipe(shared, daemonEphemeral.privateKey);
   return { accept: { identityPublicKey, daemonEphemeral: daemonEphemeral.publicKey, signature }, keys };
@@ -93,16 +138,12 @@ export function clientHandshake(
   clientEphemeral: EphemeralKeyPair,
   accept: HandshakeAcceptPayload,
   trustedIdentity: Uint8Array,
+  crypto: HandshakeCrypto = nobleHandshakeCrypto,
 ): SessionKeys {
   const digest = signaturePayload(daemonId, clientEphemeral.publicKey, accept.daemonEphemeral);
-  let valid = false;
-  try {
-    valid = ed25519.verify(accept.signature, digest, trustedIdentity);
-  } catch {
-    valid = false;
-  }
+  const valid = crypto.ed25519Verify(accept.signature, digest, trustedIdentity);
   if (!valid) throw new SbrpError('handshake_failed', 'HandshakeAccept signature does not verify with the daemon identity key');
-  const shared = sharedSecret(clientEphemeral.privateKey, accept.daemonEphemeral);
+  const shared = sharedSecret(clientEphemeral.privateKey, accept.daemonEphemeral, crypto);
   const keys = deriveSessionKeys(shared, transcriptHash(daemonId, clientEphemeral.publicKey, accept.daemonEphemeral, accept.signature));
   wipe(shared, clientEphemeral.privateKey);
   return keys;

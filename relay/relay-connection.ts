@@ -14,6 +14,40 @@ export type Role = 'client' | 'daemon';
 /** Why the relay stopped reading a socket; reading resumes when no reason is left. */
 export type HoldReason = 'rate' | 'session';
 
+/** Hold reasons as bits: a number per connection instead of a Set (memory per idle session). */
+const HOLD_BIT: Record<HoldReason, number> = { rate: 1, session: 2 };
+
+/** The connection a socket belongs to, so one shared listener per event serves every socket. */
+const CONNECTION = Symbol('sbrp.relayConnection');
+type TaggedSocket = WebSocket & { [CONNECTION]?: RelayConnection };
+
+function connectionOf(ws: WebSocket): RelayConnection | undefined {
+  return (ws as TaggedSocket)[CONNECTION];
+}
+
+/*
+ * Socket listeners shared by every connection (EventEmitter calls them with `this` = the socket).
+ * Per-connection arrow functions cost a closure, a context and, under tsx's keep-names, a
+ * dictionary property store each (about 300 B per listener on Node 20).
+ */
+function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  connectionOf(this)?.handleMessage(data, isBinary);
+}
+
+function onSocketPing(this: WebSocket): void {
+  connectionOf(this)?.handlePing();
+}
+
+function onSocketError(this: WebSocket, error: Error): void {
+  connectionOf(this)?.handleError(error);
+}
+
+function onSocketClose(this: WebSocket): void {
+  connectionOf(this)?.handleSocketClose();
+}
+
+function ignoreError(): void {}
+
 /** WebSocket close codes the relay uses; behaviour hangs on Control codes, these are courtesy. */
 export const CloseCode = {
   /** After a terminal Control frame: the Control code says why. */
@@ -29,10 +63,14 @@ export interface ConnectionContext {
   logger: RelayLogger;
   debug: boolean;
   now: () => number;
-  /** Called once, after the router's `closed` handler. */
+  /** Called once, after the router's `closed` handler. One context may serve every connection. */
   onClosed: (connection: RelayConnection) => void;
 }
 
+/**
+ * The router's side of a connection. Called as methods of the object passed to `attach`, so
+ * one object per connection (a class instance) serves instead of a closure per handler.
+ */
 export interface ConnectionHandlers {
   /** A validated session-bound frame (01–04). `raw` is the whole message, forwarded unchanged. */
   frame(frame: Frame, raw: Buffer): void;
@@ -55,7 +93,8 @@ export class RelayConnection {
   private readonly ws: WebSocket;
   private readonly ctx: ConnectionContext;
   private readonly bucket: TokenBucket;
-  private readonly holds = new Set<HoldReason>();
+  /** HOLD_BIT flags of the reasons the socket is not being read. */
+  private holds = 0;
   private handlers: ConnectionHandlers | undefined;
   private rateTimer: NodeJS.Timeout | undefined;
   private killTimer: NodeJS.Timeout | undefined;
@@ -71,10 +110,11 @@ export class RelayConnection {
     const rate = role === 'client' ? ctx.limits.clientRate : ctx.limits.daemonRate;
     this.bucket = new TokenBucket(rate.perSecond, rate.burst, this.lastSeen);
     ws.binaryType = 'nodebuffer';
-    ws.on('message', this.onMessage);
-    ws.on('ping', this.onPing);
-    ws.on('error', this.onError);
-    ws.on('close', this.onSocketClose);
+    (ws as TaggedSocket)[CONNECTION] = this;
+    ws.on('message', onSocketMessage);
+    ws.on('ping', onSocketPing);
+    ws.on('error', onSocketError);
+    ws.on('close', onSocketClose);
   }
 
   attach(handlers: ConnectionHandlers): void {
@@ -91,7 +131,7 @@ export class RelayConnection {
 
   /** True while the relay deliberately does not read this socket (exempt from the idle sweep). */
   get readingHeld(): boolean {
-    return this.holds.size > 0;
+    return this.holds !== 0;
   }
 
   /** Sends a non-terminal Control frame. Text only in debug mode (sbrp.md §1 Decision). */
@@ -125,12 +165,15 @@ export class RelayConnection {
   /** Stops reading the socket: TCP then pushes back on the sender (sbrp.md §3). */
   hold(reason: HoldReason): void {
     if (this.closed) return;
-    if (this.holds.size === 0) this.ws.pause();
-    this.holds.add(reason);
+    if (this.holds === 0) this.ws.pause();
+    this.holds |= HOLD_BIT[reason];
   }
 
   release(reason: HoldReason): void {
-    if (!this.holds.delete(reason) || this.holds.size > 0 || this.closed) return;
+    const bit = HOLD_BIT[reason];
+    if ((this.holds & bit) === 0) return;
+    this.holds &= ~bit;
+    if (this.holds !== 0 || this.closed) return;
     this.lastSeen = this.ctx.now();
     this.ws.resume();
   }
@@ -144,7 +187,7 @@ export class RelayConnection {
     this.closed = true;
     this.clearRateTimer();
     // The peer's close frame can only be read if the socket is read again.
-    if (this.holds.size > 0) this.ws.resume();
+    if (this.holds !== 0) this.ws.resume();
     this.ws.close(code, reason);
     this.killTimer = setTimeout(() => this.ws.terminate(), this.ctx.limits.closeTimeoutMs);
     this.finish();
@@ -156,7 +199,8 @@ export class RelayConnection {
     this.ws.terminate();
   }
 
-  private readonly onMessage = (data: RawData, isBinary: boolean): void => {
+  /** @internal The socket's `message` listener. */
+  handleMessage(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
     this.lastSeen = this.ctx.now();
     this.meter();
@@ -186,7 +230,7 @@ export class RelayConnection {
     } catch (error) {
       this.internalError(error);
     }
-  };
+  }
 
   /**
    * Counts a message against the bucket. The message itself is always accepted (sbrp.md §3:
@@ -218,34 +262,38 @@ export class RelayConnection {
     }, wait);
   }
 
-  private readonly onPing = (): void => {
+  /** @internal The socket's `ping` listener. */
+  handlePing(): void {
     this.lastSeen = this.ctx.now();
-  };
+  }
 
-  private readonly onError = (error: Error): void => {
+  /** @internal The socket's `error` listener. */
+  handleError(error: Error): void {
     // ws closes the socket itself after a protocol error (e.g. a message over maxPayload → 1009).
     this.ctx.logger.debug('websocket error', { connection: this.id, role: this.role, code: (error as { code?: string }).code });
-  };
+  }
 
-  private readonly onSocketClose = (): void => {
+  /** @internal The socket's `close` listener. */
+  handleSocketClose(): void {
     clearTimeout(this.killTimer);
     this.killTimer = undefined;
-    this.ws.off('message', this.onMessage);
-    this.ws.off('ping', this.onPing);
-    this.ws.off('error', this.onError);
-    this.ws.off('close', this.onSocketClose);
+    this.ws.off('message', onSocketMessage);
+    this.ws.off('ping', onSocketPing);
+    this.ws.off('error', onSocketError);
+    this.ws.off('close', onSocketClose);
     // ws may still emit 'error' after close in rare cases; keep a no-op so it cannot crash the process.
-    this.ws.on('error', () => {});
+    this.ws.on('error', ignoreError);
+    (this.ws as TaggedSocket)[CONNECTION] = undefined;
     if (this.closed) return;
     this.closed = true;
     this.clearRateTimer();
     this.finish();
-  };
+  }
 
   private finish(): void {
     const handlers = this.handlers;
     this.handlers = undefined;
-    this.holds.clear();
+    this.holds = 0;
     try {
       handlers?.closed();
     } finally {

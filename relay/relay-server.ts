@@ -17,7 +17,7 @@ import { bearerToken } from './json-body.js';
 import { redactUrl, silentLogger } from './logger.js';
 import { RelayMetrics } from './metrics.js';
 import { resolveOptions, type RelayOptions, type ResolvedRelayOptions } from './options.js';
-import { CloseCode, RelayConnection } from './relay-connection.js';
+import { CloseCode, RelayConnection, type ConnectionContext } from './relay-connection.js';
 import { SessionRouter } from './session-router.js';
 import { TokenVerifier } from './token-verifier.js';
 import { CONNECT_PATH, UpgradeGate } from './upgrade-gate.js';
@@ -117,6 +117,19 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
   const api = createControlPlaneApi(controlPlane, { adminKey, maxBodyBytes: options.limits.maxBodyBytes });
 
   const connections = new Set<RelayConnection>();
+  // One context for every connection (memory per idle session: no per-connection closures).
+  const connectionContext: ConnectionContext = {
+    limits: options.limits,
+    metrics,
+    logger,
+    debug: options.debug,
+    now: options.now,
+    onClosed: (closed) => {
+      connections.delete(closed);
+      const { role, token } = closed;
+      logger.info(`${role} disconnected`, { connection: closed.id, daemonId: token.did, ...(role === 'client' && { sessionId: token.sid!.toString(10) }) });
+    },
+  };
   metrics.setGaugeSource({
     connections: () => {
       const counts = { client: 0, daemon: 0 };
@@ -145,17 +158,7 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
     logger,
     openConnections: () => connections.size,
     accept: (ws, role, token, registered) => {
-      const conn = new RelayConnection(ws, role, token, {
-        limits: options.limits,
-        metrics,
-        logger,
-        debug: options.debug,
-        now: options.now,
-        onClosed: (closed) => {
-          connections.delete(closed);
-          logger.info(`${role} disconnected`, { connection: closed.id, daemonId: token.did, ...(role === 'client' && { sessionId: token.sid!.toString(10) }) });
-        },
-      });
+      const conn = new RelayConnection(ws, role, token, connectionContext);
       connections.add(conn);
       metrics.connectionsAccepted++;
       // Ids only, never the token (sbrp.md §4).

@@ -6,7 +6,7 @@ import type { HttpErrorCode } from './http-error.js';
 import type { RelayLogger } from './logger.js';
 import type { RelayMetrics, SessionStateName } from './metrics.js';
 import type { RelayLimits } from './options.js';
-import { CloseCode, type RelayConnection } from './relay-connection.js';
+import { CloseCode, type ConnectionHandlers, type RelayConnection } from './relay-connection.js';
 import { RESUME_SCOPE } from './token-verifier.js';
 import { UsedSids } from './used-sids.js';
 
@@ -26,6 +26,39 @@ interface DaemonEntry {
   readonly sessions: Map<bigint, Session>;
   /** Grace timer while the daemon is away, or the deadline for pending sessions once it is back. */
   timer: NodeJS.Timeout | undefined;
+}
+
+/** A client connection's handlers: one small object per session instead of two closures. */
+class ClientHandlers implements ConnectionHandlers {
+  constructor(
+    private readonly router: SessionRouter,
+    private readonly session: Session,
+  ) {}
+
+  frame(frame: Frame, raw: Buffer): void {
+    this.router.fromClient(this.session, frame, raw);
+  }
+
+  closed(): void {
+    this.router.clientLeft(this.session);
+  }
+}
+
+/** A daemon connection's handlers. */
+class DaemonHandlers implements ConnectionHandlers {
+  constructor(
+    private readonly router: SessionRouter,
+    private readonly entry: DaemonEntry,
+    private readonly conn: RelayConnection,
+  ) {}
+
+  frame(frame: Frame, raw: Buffer): void {
+    this.router.fromDaemon(this.entry, this.conn, frame, raw);
+  }
+
+  closed(): void {
+    this.router.daemonLeft(this.entry, this.conn);
+  }
 }
 
 export interface SessionRouterOptions {
@@ -100,7 +133,7 @@ export class SessionRouter {
     clearTimeout(owner.timer);
     owner.timer = undefined;
     owner.conn = conn;
-    conn.attach({ frame: (frame, raw) => this.fromDaemon(owner, conn, frame, raw), closed: () => this.daemonLeft(owner, conn) });
+    conn.attach(new DaemonHandlers(this, owner, conn));
     this.options.logger.info('daemon online', { daemonId: did, connection: conn.id, sessionsWaiting: owner.sessions.size });
     if (owner.sessions.size === 0) return;
     if (!conn.token.scopes.has(RESUME_SCOPE)) {
@@ -126,7 +159,7 @@ export class SessionRouter {
     const session: Session = { sid, did, client: conn, state: 'active', held: new HeldFrames(this.options.limits.maxHeldBytes) };
     entry.sessions.set(sid, session);
     this.sessions.set(sid, session);
-    conn.attach({ frame: (frame, raw) => this.fromClient(session, frame, raw), closed: () => this.clientLeft(session) });
+    conn.attach(new ClientHandlers(this, session));
     this.options.logger.info('session opened', { daemonId: did, sessionId: sid.toString(10), connection: conn.id });
   }
 
@@ -183,7 +216,8 @@ export class SessionRouter {
     }
   }
 
-  private fromClient(session: Session, frame: Frame, raw: Buffer): void {
+  /** @internal Via ClientHandlers. */
+  fromClient(session: Session, frame: Frame, raw: Buffer): void {
     // sbrp.md §1 Decision: a client frame for another SessionID is terminal for that client.
     if (frame.sessionId !== session.sid) return session.client.fail('session_not_found', frame.sessionId);
     if (session.state === 'active') {
@@ -199,7 +233,8 @@ export class SessionRouter {
     session.client.hold('session');
   }
 
-  private fromDaemon(entry: DaemonEntry, conn: RelayConnection, frame: Frame, raw: Buffer): void {
+  /** @internal Via DaemonHandlers. */
+  fromDaemon(entry: DaemonEntry, conn: RelayConnection, frame: Frame, raw: Buffer): void {
     if (entry.conn !== conn) return;
     const session = entry.sessions.get(frame.sessionId);
     if (frame.type === FrameType.Signal) {
@@ -233,7 +268,8 @@ export class SessionRouter {
     }
   }
 
-  private daemonLeft(entry: DaemonEntry, conn: RelayConnection): void {
+  /** @internal Via DaemonHandlers. */
+  daemonLeft(entry: DaemonEntry, conn: RelayConnection): void {
     if (entry.conn !== conn || this.closed) return;
     entry.conn = undefined;
     clearTimeout(entry.timer);
@@ -263,7 +299,8 @@ export class SessionRouter {
     }
   }
 
-  private clientLeft(session: Session): void {
+  /** @internal Via ClientHandlers. */
+  clientLeft(session: Session): void {
     if (this.closed || this.sessions.get(session.sid) !== session) return; // relay closing, or already expired
     const entry = this.daemons.get(session.did);
     this.removeSession(session, 'client_left');

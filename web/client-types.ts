@@ -1,5 +1,6 @@
 import { CLIENT_SESSION_DEFAULTS } from '../protocol/client-session.js';
 import type { Aead } from '../protocol/aead.js';
+import type { HandshakeCrypto } from '../protocol/handshake.js';
 import type { SbrpError } from '../protocol/errors.js';
 import { RECONNECT_DEFAULTS, type ReconnectPolicy } from '../protocol/reconnect-policy.js';
 import type { PinStore } from './pin-store.js';
@@ -54,6 +55,8 @@ export interface ConnectClientOptions {
   maxBufferedBytes?: number;
   connectTimeoutMs?: number;
   random?: () => number;
+  /** X25519/Ed25519 for the handshake (default: noble; the Node client passes node:crypto). */
+  handshake?: HandshakeCrypto;
   /** ChaCha20-Poly1305 implementation (default: noble; the Node client passes OpenSSL). */
   aead?: Aead;
   signal?: AbortSignal;

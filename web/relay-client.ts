@@ -311,6 +311,7 @@ export class RelayClientLoop implements RelayClient {
         maxHeldMessages: this.options.maxHeldMessages,
         maxHeldBytes: this.options.maxHeldBytes,
         aead: this.options.aead ?? nobleAead,
+        handshake: this.options.handshake,
       });
       if (signal.aborted) return end(new ConnectionError('closed', 'client closed'));
 
