@@ -4,9 +4,7 @@
  * and against noble across the two ends of a session.
  */
 import { describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fromHex, toHex } from '../protocol/bytes.js';
 import {
@@ -14,19 +12,10 @@ import {
 } from '../protocol/handshake.js';
 import { SbrpError } from '../protocol/errors.js';
 import { nodeHandshakeCrypto } from './handshake-node.js';
+import { vectorFiles } from '../test/helpers/vector-files.js';
 
 type Json = Record<string, unknown>;
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-function vectorFiles(): string[] {
-  const files: string[] = [];
-  for (const dir of [join(root, 'test/vectors'), resolve(root, '../shared/vectors')]) {
-    if (!existsSync(dir)) continue;
-    for (const name of readdirSync(dir).sort()) if (name.endsWith('.json')) files.push(join(dir, name));
-  }
-  for (const path of (process.env.SBRP_VECTORS ?? '').split(',').map((p) => p.trim()).filter(Boolean)) files.push(resolve(path));
-  return files;
-}
 
 const hex = (value: unknown): Uint8Array => fromHex(String(value));
 const has = (o: Json, key: string): boolean => o[key] !== undefined;

@@ -5,9 +5,8 @@
  * `error` must be rejected with exactly that code.
  */
 import { describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex } from './bytes.js';
@@ -22,23 +21,12 @@ import { FrameType } from './codes.js';
 import { SbrpError } from './errors.js';
 import { nobleAead, type Aead } from './aead.js';
 import { nodeAead } from '../node/aead-node.js';
+import { vectorFiles } from '../test/helpers/vector-files.js';
 
 /** Every ChaCha20-Poly1305 implementation the project ships must reproduce every vector. */
 const AEADS: [string, Aead][] = [['noble', nobleAead], ['node:crypto', nodeAead]];
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-function vectorFiles(): string[] {
-  const files: string[] = [];
-  for (const dir of [join(root, 'test/vectors'), resolve(root, '../shared/vectors')]) {
-    if (!existsSync(dir)) continue;
-    for (const name of readdirSync(dir).sort()) if (name.endsWith('.json')) files.push(join(dir, name));
-  }
-  for (const path of (process.env.SBRP_VECTORS ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
-    files.push(resolve(path));
-  }
-  return files;
-}
 
 const files = vectorFiles();
 
