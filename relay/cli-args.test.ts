@@ -1,19 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CliUsageError, parseRelayArgs } from './cli-args.js';
+import { refusedUsage } from './testing/cli-usage.js';
 
 /** The CLI parser faces whatever a shell or an orchestrator passes: it must fail clearly, never guess. */
 
-const usage = (argv: string[], env: Record<string, string> = {}): string => {
-  try {
-    parseRelayArgs(argv, env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(CliUsageError);
-    expect((error as CliUsageError).exitCode).toBe(2);
-    return (error as Error).message;
-  }
-  throw new Error(`accepted ${JSON.stringify(argv)}`);
-};
+const usage = refusedUsage;
 
 describe('parseRelayArgs', () => {
   it('parses every flag in both spellings', () => {

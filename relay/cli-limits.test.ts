@@ -1,19 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { CliUsageError, LIMIT_FLAGS, parseRelayArgs, USAGE } from './cli-args.js';
+import { LIMIT_FLAGS, parseRelayArgs, USAGE } from './cli-args.js';
 import { DEFAULT_LIMITS, resolveOptions, type RelayLimits } from './options.js';
+import { refusedUsage } from './testing/cli-usage.js';
 
 /** Every relay limit is settable by flag and variable, validated strictly, and listed in --help. */
 
-const usage = (argv: string[], env: Record<string, string> = {}): string => {
-  try {
-    parseRelayArgs(argv, env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(CliUsageError);
-    expect((error as CliUsageError).exitCode).toBe(2);
-    return (error as Error).message;
-  }
-  throw new Error(`accepted ${JSON.stringify(argv)} ${JSON.stringify(env)}`);
-};
+const usage = refusedUsage;
 const limitsOf = (argv: string[], env: Record<string, string> = {}): Partial<RelayLimits> | undefined => {
   const command = parseRelayArgs(argv, env);
   if (command.kind !== 'run') throw new Error('not run');

@@ -199,7 +199,7 @@ export class WorkerConnection {
     client.on('disconnected', ({ error, retryInMs }) => {
       if (this.live !== live) return;
       live.failure = { error, retryInMs };
-      if (retryInMs !== undefined) this.setStatus(this.failureStatus(live, error, retryInMs));
+      if (retryInMs !== undefined) this.setStatus(this.failureStatus(error, retryInMs));
     });
     client.on('event', ({ name, data }) => {
       if (this.live === live) this.hooks.onEvent(name, data);
@@ -228,19 +228,18 @@ export class WorkerConnection {
           await (await this.store()).setPendingIdentity(offer);
           return this.setStatus({ state: 'identity-changed', code: 'identity_key_changed', message: why.message, fingerprint: why.pinnedFingerprint, offeredFingerprint: why.offeredFingerprint });
         }
-        if (why) this.setStatus(this.failureStatus(live, why, undefined));
+        if (why) this.setStatus(this.failureStatus(why, undefined));
         if (errorCode(why) === 'forbidden') void this.ensure().catch(() => undefined); // find out why, once (retryableStop)
         return;
       }
     }
   }
 
-  private failureStatus(live: Live, error: Error, retryInMs: number | undefined): Partial<SidebandStatus> & { state: SidebandState } {
+  private failureStatus(error: Error, retryInMs: number | undefined): Partial<SidebandStatus> & { state: SidebandState } {
     const http = connectionFailure(error, retryInMs);
     const code = http.code;
     const state: SidebandState =
       code === 'device_revoked' || code === 'device_not_found' ? 'needs-pairing' : code === 'identity_key_changed' ? 'identity-changed' : code === 'daemon_offline' || retryInMs === undefined ? 'offline' : 'reconnecting';
-    void live;
     return { state, code, message: http.message, retryInMs };
   }
 
