@@ -47,9 +47,18 @@ export interface BenchStack {
 }
 
 /** Builds the web root: the product's build plus bench.html and bench-aead.js. */
-async function buildRoot(): Promise<string> {
+async function buildRoot(options: StackOptions): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'sideband-bench-web-'));
   await buildWeb(root);
+  if (options.minify === false) {
+    // The profiler (browser-profile.ts) wants real function names: the worker again, unminified.
+    await build({
+      configFile: false,
+      logLevel: 'warn',
+      define: { 'process.env.NODE_ENV': JSON.stringify('production') },
+      build: { outDir: root, emptyOutDir: false, target: 'es2022', minify: false, lib: { entry: resolve(here, '../sw/sw.ts'), formats: ['iife'], name: 'sidebandWorker', fileName: () => 'sideband-sw.js' } },
+    });
+  }
   await build({
     configFile: false,
     logLevel: 'warn',
@@ -133,7 +142,10 @@ function startChild(role: string, config: Record<string, string>): Promise<Child
   });
   return new Promise((resolveChild, reject) => {
     const lines = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => reject(new Error(`${role} did not start within 30 s`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // not left running behind a failed start
+      reject(new Error(`${role} did not start within 30 s`));
+    }, 30_000);
     child.once('exit', (code) => reject(new Error(`${role} exited with ${code} before it was ready`)));
     lines.on('line', (line) => {
       if (!line.startsWith('{')) return;
@@ -152,8 +164,13 @@ async function stopChild(child: Child | undefined): Promise<void> {
   clearTimeout(timer);
 }
 
-export async function startBenchStack(): Promise<BenchStack> {
-  const root = await buildRoot();
+export interface StackOptions {
+  /** false: the worker unminified, for profiles with function names (default: the product build). */
+  minify?: boolean;
+}
+
+export async function startBenchStack(options: StackOptions = {}): Promise<BenchStack> {
+  const root = await buildRoot(options);
   const web = await startWeb(root);
   const dataDir = await mkdtemp(join(tmpdir(), 'sideband-bench-relay-'));
   const adminKey = randomBytes(24).toString('base64url');
@@ -180,6 +197,11 @@ export async function startBenchStack(): Promise<BenchStack> {
       startChild('ws-echo', { url: forwarder.info.url! }),
     ]);
     children.push(daemon, echo);
+    // Playwright enables DevTools network inspection on every service worker it sees, which
+    // makes Chromium base64-encode each WebSocket frame of the worker into a CDP event: in a
+    // 200 MiB download that roughly doubled the renderer's CPU (bench/browser-profile.ts
+    // --cpu), a cost no user has. Pages keep theirs, so baselines A and C are measured as before.
+    process.env.PLAYWRIGHT_DISABLE_SERVICE_WORKER_NETWORK = '1';
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],

@@ -15,6 +15,11 @@
  *   cold-start     CDP ServiceWorker.stopAllWorkers, then one fetch: time to its response head
  *                  (first byte) against a 100 ms budget.
  *
+ * Playwright's DevTools network inspection stays on for the pages (baselines A and C included)
+ * and is switched off for the service worker (browser-stack.ts), where it base64-encoded every
+ * WebSocket frame of the session into a CDP event, a cost no user has. Where the time goes:
+ * browser-profile.ts; what the browser's own WebSocket delivers: browser-websocket-floor.ts.
+ *
  * Processes: relay, daemon, forwarder and echo daemon are child processes (browser-child.ts);
  * this process serves the page origin (built files + plain routes) and drives Chromium. The
  * relay runs with product defaults, rate limits included.
@@ -85,7 +90,7 @@ async function smallRequests(tab: Page, stack: BenchStack, s: Sizes): Promise<Be
   return [
     figure({ id: 'small-request.browser-fetch.p50', group: 'small-request', name: `Chromium fetch('/sideband/…') → worker → relay → daemon, ${n}, p50`, unit: 'ms', target: { op: '<=', ratio: 1.5 } }, p.sw![0], { name: 'plain fetch to node:http, same origin (A)', values: p.plain![0] }),
     figure({ id: 'small-request.browser-fetch.p99', group: 'small-request', name: `Chromium fetch('/sideband/…') → worker → relay → daemon, ${n}, p99`, unit: 'ms', target: { op: '<=', ratio: 2 } }, p.sw![1], { name: 'plain fetch to node:http, same origin (A)', values: p.plain![1] }),
-    figure({ id: 'small-request.browser-lane.p50', group: 'small-request', name: `Chromium sideband.call() → MessagePort lane → worker → relay → daemon, ${n}, p50`, unit: 'ms', target: { op: '<=', ratio: 2 } }, p.lane![0], { name: 'page WebSocket, JSON ids, bare ws forwarder → ws echo daemon (C)', values: p.ws![0] }),
+    figure({ id: 'small-request.browser-lane.p50', group: 'small-request', name: `Chromium sideband.call() → MessagePort lane → worker → relay → daemon, ${n}, p50`, unit: 'ms', target: { op: '<=', ratio: 2 }, note: 'DevTools network inspection (Playwright) is on for the page, so for C\'s WebSocket, and off for the worker\'s' }, p.lane![0], { name: 'page WebSocket, JSON ids, bare ws forwarder → ws echo daemon (C)', values: p.ws![0] }),
     figure({ id: 'small-request.browser-lane.p99', group: 'small-request', name: `Chromium sideband.call() → MessagePort lane → worker → relay → daemon, ${n}, p99`, unit: 'ms', note: 'report only' }, p.lane![1], { name: 'page WebSocket, JSON ids, bare ws forwarder → ws echo daemon (C)', values: p.ws![1] }),
   ];
 }
@@ -111,7 +116,7 @@ async function throughput(tab: Page, s: Sizes): Promise<BenchFigure[]> {
   const up = `${s.upload / MiB} MiB upload`;
   const mbps = 'MB/s';
   return [
-    figure({ id: 'throughput.browser-download.vs-aead', group: 'throughput', name: `Chromium fetch('/sideband/…') ${down} through the worker`, unit: mbps, target: { op: '>=', ratio: 0.8 }, note: 'MB = 10^6 B; ceiling: noble ChaCha20-Poly1305 open of 16 KiB payloads in the page' }, v.swDown!, { name: 'AEAD ceiling: noble open in this browser', values: v.open! }),
+    figure({ id: 'throughput.browser-download.vs-aead', group: 'throughput', name: `Chromium fetch('/sideband/…') ${down} through the worker`, unit: mbps, target: { op: '>=', ratio: 0.8 }, note: 'MB = 10^6 B; ceiling: noble ChaCha20-Poly1305 open of 16 KiB payloads in the page; no DevTools network inspection on the worker (browser-stack.ts)' }, v.swDown!, { name: 'AEAD ceiling: noble open in this browser', values: v.open! }),
     figure({ id: 'throughput.browser-download.vs-plain', group: 'throughput', name: `Chromium fetch('/sideband/…') ${down} through the worker`, unit: mbps, note: 'context only' }, v.swDown!, { name: 'plain fetch download from node:http (A)', values: v.plainDown! }),
     figure({ id: 'throughput.browser-upload.vs-aead', group: 'throughput', name: `Chromium fetch('/sideband/…', POST) ${up} through the worker`, unit: mbps, note: 'report only; ceiling: noble ChaCha20-Poly1305 seal of 16 KiB payloads in the page' }, v.swUp!, { name: 'AEAD ceiling: noble seal in this browser', values: v.seal! }),
     figure({ id: 'throughput.browser-upload.vs-plain', group: 'throughput', name: `Chromium fetch('/sideband/…', POST) ${up} through the worker`, unit: mbps, note: 'context only' }, v.swUp!, { name: 'plain fetch upload to node:http (A)', values: v.plainUp! }),

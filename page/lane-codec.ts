@@ -33,8 +33,11 @@ export async function encodeCall(path: string, init: CallInit = {}): Promise<Enc
   assertDaemonPath(path);
   const upper = (init.method ?? 'GET').toUpperCase();
   const method = NORMALIZED_METHODS.has(upper) ? upper : (init.method as string);
+  if (init.body === undefined || init.body === null) {
+    // The common call: no body, often no headers; no Headers object when there is nothing to normalize.
+    return { message: { type: 'call', method, path, headers: init.headers === undefined ? [] : [...new Headers(init.headers)] }, transfer: [] };
+  }
   const headers = new Headers(init.headers);
-  if (init.body === undefined || init.body === null) return { message: { type: 'call', method, path, headers: [...headers] }, transfer: [] };
   if (method === 'GET' || method === 'HEAD') throw new TypeError(`a ${method} call cannot have a body (as with fetch)`);
   const wrapped = new Response(init.body);
   const contentType = wrapped.headers.get('content-type');

@@ -88,8 +88,9 @@ export class Lane {
   private async call(message: Extract<LaneRequest, { type: 'call' }>): Promise<void> {
     const { id } = message;
     try {
-      const client = await this.connection.acquire(new AbortController().signal);
-      const init: RequestInit = { method: message.method, headers: message.headers };
+      const client = await this.connection.acquire(NEVER_ABORTED);
+      const init: RequestInit = { method: message.method };
+      if (message.headers.length > 0) init.headers = message.headers;
       if (message.body && message.body.byteLength > 0) init.body = message.body;
       const response = await client.fetch(message.path, init);
       const body = await readBounded(response, WORKER_DEFAULTS.maxCallResponseBytes);
@@ -145,6 +146,14 @@ export class Lane {
   }
 }
 
+/** Calls wait for a session as long as the connection allows (sessionWaitMs); the page has its own probe. */
+const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * The whole body, at most `limit` bytes, as an ArrayBuffer of its own (it is transferred to the
+ * page). A small answer arrives as one chunk (web/stream-body.ts joins what is buffered), which
+ * is copied once, or handed over as is when it already fills its buffer.
+ */
 async function readBounded(response: Response, limit: number): Promise<ArrayBuffer> {
   if (!response.body) return new ArrayBuffer(0);
   const reader = response.body.getReader();
@@ -160,6 +169,8 @@ async function readBounded(response: Response, limit: number): Promise<ArrayBuff
     }
     chunks.push(value);
   }
+  const only = chunks.length === 1 ? chunks[0]! : undefined;
+  if (only && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength && only.buffer instanceof ArrayBuffer) return only.buffer;
   const out = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {

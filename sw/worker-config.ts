@@ -24,6 +24,18 @@ export const WORKER_DEFAULTS = Object.freeze({
   terminalRetryMs: 10_000,
   /** Fast-lane `call` answers are buffered whole up to this; larger ones fail `response_too_large`. */
   maxCallResponseBytes: 16 * 1024 * 1024,
+  /**
+   * Receive windows the worker announces (docs/protocol.md §5): how many body bytes the daemon
+   * may have in flight towards this browser per stream and in all. Every byte in flight sits in
+   * a FIFO (relay, sockets, the browser's WebSocket) in front of the slowest stage, so a small
+   * response to another tab waits behind up to a window of a download: about window ÷ download
+   * rate (1 MiB at ~40 MB/s: ~25 ms per request; issue 9, `npx tsx bench/browser-profile.ts
+   * loaded`). 256 KiB keeps that wait near 10 ms; the price is a lone download's rate when the
+   * credit round trip is slow (a busy 2-core machine: ~30–45 MB/s against ~45–55 with 1 MiB).
+   * The session window bounds several downloads together.
+   */
+  streamWindow: 256 * 1024,
+  sessionWindow: 1024 * 1024,
   /** Fast lanes (one per page) and channels per lane. */
   maxLanes: 256,
   maxChannelsPerLane: 64,

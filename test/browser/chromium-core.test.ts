@@ -154,7 +154,7 @@ describe('Chromium: the service worker proxy', () => {
     expect(result.status).toBe(200);
     expect(result.bytes).toBe(size);
     process.stdout.write(`[worker heap] before ${(before / 2 ** 20).toFixed(1)} MiB, reader stalled at 100 MB ${(stalled / 2 ** 20).toFixed(1)} MiB\n`);
-    // The worker holds at most the session window (4 MiB) of body bytes, whatever the reader does.
+    // The worker holds at most the session window (WORKER_DEFAULTS.sessionWindow, 1 MiB) of body bytes, whatever the reader does.
     expect(stalled - before).toBeLessThan(32 * 2 ** 20);
   });
 
