@@ -1,4 +1,5 @@
 import { sidebandClient, type ConnectOptions, type SidebandClient } from '../web/sideband-client.js';
+import { FULL_FRAME_LIMITS } from '../protocol/stream/stream-codes.js';
 import { connectClient } from './connect-client.js';
 
 export { CONNECT_DEFAULTS, type ConnectEvents, type ConnectOptions, type SidebandClient, type SidebandFetch } from '../web/sideband-client.js';
@@ -12,5 +13,6 @@ export { CONNECT_DEFAULTS, type ConnectEvents, type ConnectOptions, type Sideban
  *   const api = hc<typeof app>('http://daemon', { fetch: client.fetch });
  */
 export function connect(options: ConnectOptions): SidebandClient {
-  return sidebandClient(connectClient(options), options);
+  // Whole-frame body pieces: this client seals with OpenSSL (FULL_FRAME_LIMITS says why).
+  return sidebandClient(connectClient(options), { defer: setImmediate, ...options, limits: { ...FULL_FRAME_LIMITS, ...options.limits } });
 }

@@ -11,7 +11,7 @@ import { Emitter } from '../web/emitter.js';
 import { ConfigError, ConnectionError, errorCode } from '../web/errors.js';
 import { Heartbeat } from '../web/heartbeat.js';
 import { tokenScopes } from '../web/jwt-claims.js';
-import { closeSocket, messageBytes, openRelaySocket } from '../node/relay-socket.js';
+import { batchedSender, closeSocket, messageBytes, openRelaySocket } from '../node/relay-socket.js';
 import { closeOnAbort } from '../web/close-on-abort.js';
 import { relayWebSocketUrl } from '../web/relay-url.js';
 import { sleep } from '../web/sleep.js';
@@ -60,6 +60,8 @@ class RelayDaemon implements DaemonConnection {
   };
   private endpoint?: DaemonEndpoint;
   private ws?: WebSocket;
+  /** `ws.send` with the socket writes of one event-loop turn batched (node/relay-socket.ts). */
+  private sendBatched?: (frame: Uint8Array) => void;
   private heartbeat?: Heartbeat;
   private endConnection?: (error: Error) => void;
   private handler?: MessageHandler;
@@ -246,6 +248,7 @@ class RelayDaemon implements DaemonConnection {
         if (ws.readyState !== ws.CLOSED) ws.terminate();
         if (this.ws === ws) {
           this.ws = undefined;
+          this.sendBatched = undefined;
           this.heartbeat = undefined;
           this.endConnection = undefined;
           this.connectedSince = undefined;
@@ -271,6 +274,7 @@ class RelayDaemon implements DaemonConnection {
       if (signal.aborted) return end(new ConnectionError('closed', 'daemon closed'));
 
       this.ws = ws;
+      this.sendBatched = batchedSender(ws, this.flushed);
       this.heartbeat = heartbeat;
       this.endConnection = end;
       endpoint.setSend((frame) => this.wsSend(ws, frame));
@@ -387,7 +391,11 @@ class RelayDaemon implements DaemonConnection {
   }
 
   private wsSend(ws: WebSocket, frame: Uint8Array): void {
-    if (ws.readyState === ws.OPEN) ws.send(frame, this.flushed);
+    if (ws !== this.ws || !this.sendBatched) {
+      if (ws.readyState === ws.OPEN) ws.send(frame, this.flushed);
+      return;
+    }
+    this.sendBatched(frame);
   }
 
   /** After a reconnect: pending Signal(close) of sessions closed offline, then held messages. */

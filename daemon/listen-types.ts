@@ -1,4 +1,4 @@
-import type { StreamLimits } from '../protocol/stream/stream-codes.js';
+import { FULL_FRAME_LIMITS, STREAM_DEFAULTS, type StreamLimits } from '../protocol/stream/stream-codes.js';
 import type { ChannelLimits } from '../web/channel.js';
 import type { ConnectDaemonOptions, DaemonEvents, DaemonStatus } from './daemon-types.js';
 import type { IdempotencyOptions } from './idempotency.js';
@@ -20,7 +20,7 @@ export interface ListenOptions extends Omit<ConnectDaemonOptions, 'identity' | '
   handlerTimeoutMs?: number;
   /** Origin of `request.url` in handlers (default `http://localhost`); only path and query come from clients. */
   baseUrl?: string;
-  /** Inner-protocol limits announced to and enforced on every client (defaults: STREAM_DEFAULTS). */
+  /** Inner-protocol limits announced to and enforced on every client (defaults: LISTEN_DEFAULTS.limits). */
   limits?: Partial<StreamLimits>;
   channelLimits?: Partial<ChannelLimits>;
   /** Pause body output while the relay socket buffers this much (default 256 KiB, WRITE_GATE_DEFAULTS). */
@@ -48,6 +48,13 @@ export interface ListenOptions extends Omit<ConnectDaemonOptions, 'identity' | '
 
 export const LISTEN_DEFAULTS = Object.freeze({
   shutdownTimeoutMs: 10_000,
+  /**
+   * STREAM_DEFAULTS with whole-frame body pieces (FULL_FRAME_LIMITS: the daemon seals with
+   * OpenSSL) and a 1 MiB stream window, 2 MiB per session: an upload moves at most a window
+   * per round trip through the relay, and 256 KiB capped it near 100 MB/s (issue 9). A
+   * handler that stops reading still bounds what each session holds to its session window.
+   */
+  limits: Object.freeze({ ...STREAM_DEFAULTS, ...FULL_FRAME_LIMITS, streamWindow: 1024 * 1024, sessionWindow: 2 * 1024 * 1024 }),
   /**
    * The SBRP inbox delivers one TCP read worth of frames before the multiplexer consumes them
    * (ws emits a read's messages synchronously), and a read of small frames (OPEN, END, CREDIT)

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { SignalReason } from '../protocol/codes.js';
 import { encodeEvent } from '../protocol/stream/heads.js';
 import { Mux } from '../protocol/stream/mux.js';
-import { STREAM_DEFAULTS, type StreamLimits } from '../protocol/stream/stream-codes.js';
+import type { StreamLimits } from '../protocol/stream/stream-codes.js';
 import { StreamError } from '../protocol/stream/stream-error.js';
 import { Emitter } from '../web/emitter.js';
 import { ConfigError, errorCode } from '../web/errors.js';
@@ -91,7 +91,7 @@ class SessionListener implements Listener {
     /** What HTTP streams are served with (servedHandler). */
     private readonly handler: FetchHandler,
   ) {
-    this.limits = { ...STREAM_DEFAULTS, ...options.limits };
+    this.limits = { ...LISTEN_DEFAULTS.limits, ...options.limits };
     this.fingerprint = identityFromSeed(seed).fingerprint;
     const { controlPlaneFetch, inbox, ...rest } = options;
     this.connection = connectDaemon({
@@ -193,6 +193,9 @@ class SessionListener implements Listener {
       limits: this.limits,
       send: (frame) => this.send(sessionId, entry, frame),
       isWritable: () => this.gate.isWritable(),
+      // Frames go out once per event-loop turn, after the handlers' microtasks: what a handler
+      // queues in one go (head, a small body, end) leaves as one frame (docs/protocol.md §3).
+      defer: setImmediate,
       onStream: (stream) =>
         routeStream(stream, {
           fetch: this.handler,

@@ -32,6 +32,8 @@ export const nodeAead: Aead = {
     decipher.setAuthTag(sealed.subarray(sealed.length - 16));
     const head = decipher.update(sealed.subarray(0, sealed.length - 16));
     const tail = decipher.final(); // throws on a bad tag
+    // A stream cipher: OpenSSL returns everything from update(). The fresh buffer is ours to keep.
+    if (tail.length === 0) return new Uint8Array(head.buffer, head.byteOffset, head.length);
     const out = new Uint8Array(head.length + tail.length);
     out.set(head, 0);
     out.set(tail, head.length);

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fromHex, toHex } from '../protocol/bytes.js';
 import {
-  clientHandshake, daemonHandshake, ephemeralFromPrivate, nobleHandshakeCrypto, sharedSecret, signaturePayload, transcriptHash, type HandshakeCrypto,
+  clientHandshake, daemonHandshake, ephemeralFromPrivate, generateEphemeral, nobleHandshakeCrypto, sharedSecret, signaturePayload, transcriptHash, type HandshakeCrypto,
 } from '../protocol/handshake.js';
 import { SbrpError } from '../protocol/errors.js';
 import { nodeHandshakeCrypto } from './handshake-node.js';
@@ -108,6 +108,30 @@ describe('handshake backends', () => {
       const one = new Uint8Array(32);
       one[0] = 1;
       expect(() => sharedSecret(randomBytes(32), one, crypto)).toThrow(SbrpError);
+    }
+  });
+
+  it('generates ephemerals inside OpenSSL that agree with noble and refuse low-order peers (x25519Generate)', () => {
+    const seed = randomBytes(32);
+    const signer = nodeHandshakeCrypto.ed25519Signer(seed);
+    for (let i = 0; i < 10; i++) {
+      const client = generateEphemeral(randomBytes, nodeHandshakeCrypto);
+      expect(client.privateKey.length).toBe(0); // never copied out of OpenSSL
+      const daemonPrivate = randomBytes(32);
+      const daemon = ephemeralFromPrivate(daemonPrivate, nobleHandshakeCrypto);
+      expect(toHex(client.agree!(daemon.publicKey))).toBe(toHex(nobleHandshakeCrypto.x25519(daemonPrivate, client.publicKey)));
+      // A whole session: a node-generated daemon ephemeral, a node-generated client one.
+      const result = daemonHandshake('d', signer, client.publicKey, generateEphemeral(randomBytes, nodeHandshakeCrypto), nodeHandshakeCrypto);
+      const keys = clientHandshake('d', client, result.accept, signer.publicKey, nodeHandshakeCrypto);
+      expect(toHex(keys.clientToDaemon)).toBe(toHex(result.keys.clientToDaemon));
+    }
+    const one = new Uint8Array(32);
+    one[0] = 1;
+    for (const bad of [new Uint8Array(32), one]) {
+      const accept = { identityPublicKey: signer.publicKey, daemonEphemeral: bad, signature: new Uint8Array(64) };
+      const client = generateEphemeral(randomBytes, nodeHandshakeCrypto);
+      accept.signature = signer.sign(signaturePayload('d', client.publicKey, bad));
+      expect(() => clientHandshake('d', client, accept, signer.publicKey, nodeHandshakeCrypto)).toThrow(SbrpError);
     }
   });
 

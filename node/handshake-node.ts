@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, diffieHellman, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import type { HandshakeCrypto, IdentitySigner } from '../protocol/handshake.js';
 
 /**
@@ -9,11 +9,9 @@ import type { HandshakeCrypto, IdentitySigner } from '../protocol/handshake.js';
  * (node/handshake-node.test.ts).
  */
 
-// PKCS#8 PrivateKeyInfo and SPKI headers for a 32-byte key (RFC 8410 §7 / §4).
+// PKCS#8 PrivateKeyInfo headers for a 32-byte key (RFC 8410 §7).
 const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
 const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 
 function rawKey(key: Uint8Array, what: string): Buffer {
   if (key.length !== 32) throw new RangeError(`${what} must be 32 bytes, got ${key.length}`);
@@ -29,14 +27,18 @@ function privateKeyObject(header: Buffer, key: Uint8Array, what: string): KeyObj
   }
 }
 
-function publicKeyObject(header: Buffer, key: Uint8Array, what: string): KeyObject {
-  return createPublicKey({ key: Buffer.concat([header, rawKey(key, what)]), format: 'der', type: 'spki' });
+/**
+ * Public keys travel as JWK (RFC 8037), not DER: OpenSSL 3 decodes a JWK's raw key about ten
+ * times faster than an SPKI structure (~0.06 ms against ~0.5 ms per key on a busy machine), and
+ * a handshake imports one or two. Private keys stay DER, so no secret becomes a JS string.
+ */
+function publicKeyObject(crv: 'X25519' | 'Ed25519', key: Uint8Array, what: string): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv, x: rawKey(key, what).toString('base64url') }, format: 'jwk' });
 }
 
-/** The raw 32 bytes of a public KeyObject (the tail of its SPKI encoding). */
+/** The raw 32 bytes of a public KeyObject. */
 function rawPublic(key: KeyObject): Uint8Array {
-  const spki = key.export({ format: 'der', type: 'spki' });
-  return new Uint8Array(spki.subarray(spki.length - 32));
+  return new Uint8Array(Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url'));
 }
 
 export const nodeHandshakeCrypto: HandshakeCrypto = {
@@ -46,7 +48,7 @@ export const nodeHandshakeCrypto: HandshakeCrypto = {
   x25519(privateKey, publicKey) {
     const secret = diffieHellman({
       privateKey: privateKeyObject(X25519_PKCS8, privateKey, 'X25519 private key'),
-      publicKey: publicKeyObject(X25519_SPKI, publicKey, 'X25519 public key'),
+      publicKey: publicKeyObject('X25519', publicKey, 'X25519 public key'),
     });
     return new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength);
   },
@@ -61,9 +63,21 @@ export const nodeHandshakeCrypto: HandshakeCrypto = {
   ed25519Verify(signature, message, publicKey) {
     if (signature.length !== 64 || publicKey.length !== 32) return false;
     try {
-      return verify(null, message, publicKeyObject(ED25519_SPKI, publicKey, 'Ed25519 public key'), signature);
+      return verify(null, message, publicKeyObject('Ed25519', publicKey, 'Ed25519 public key'), signature);
     } catch {
       return false;
     }
+  },
+  x25519Generate() {
+    // Generated inside OpenSSL and used there: no raw private key to import, copy or wipe.
+    const { privateKey, publicKey } = generateKeyPairSync('x25519');
+    return {
+      privateKey: new Uint8Array(0),
+      publicKey: rawPublic(publicKey),
+      agree: (peerPublic) => {
+        const secret = diffieHellman({ privateKey, publicKey: publicKeyObject('X25519', peerPublic, 'X25519 public key') });
+        return new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength);
+      },
+    };
   },
 };

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { HEADER_LENGTH, MAX_PAYLOAD } from '../protocol/codes.js';
 import { ConnectionError, type ConnectionErrorCode } from '../web/errors.js';
@@ -10,6 +11,20 @@ export interface OpenRelaySocketOptions {
 }
 
 export const RELAY_SOCKET_DEFAULTS = { timeoutMs: 15_000 } as const;
+
+/** The TCP socket under each relay WebSocket (from its `upgrade` response), for corking. */
+const tcpSockets = new WeakMap<WebSocket, Socket>();
+
+/**
+ * A masking key of zeros, which `ws` recognises and skips: no copy and XOR of every frame.
+ * RFC 6455 masks client frames so that a script in a browser cannot make a client put bytes
+ * of its choosing on the wire for a confused proxy to read as HTTP (§10.3). This client is no
+ * browser, and what it sends is SBRP frames whose payloads are AEAD ciphertext under keys no
+ * script knows; masking them protects nothing and cost ~10% of an endpoint's CPU (issue 9).
+ */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
 
 /**
  * Opens the WebSocket to the relay with the token as `Authorization: Bearer` (sbrp.md §5,
@@ -37,7 +52,9 @@ export function openRelaySocket(url: string, token: string, options: OpenRelaySo
       // A frame is at most 13 + 65536 bytes (sbrp.md §1); anything larger is never valid.
       maxPayload: HEADER_LENGTH + MAX_PAYLOAD,
       handshakeTimeout: options.timeoutMs ?? RELAY_SOCKET_DEFAULTS.timeoutMs,
+      generateMask: zeroMask,
     });
+    ws.once('upgrade', (response) => tcpSockets.set(ws, response.socket));
     let settled = false;
     const settle = (error?: Error): void => {
       if (settled) return;
@@ -133,6 +150,32 @@ export function closeSocket(ws: WebSocket, code = 1000, ms = 1_000): Promise<voi
 }
 
 /**
+ * `send` for a relay WebSocket that writes every frame sent in one turn of the event loop
+ * (one burst of microtasks) with one system call: the first send corks the TCP socket, a
+ * `process.nextTick` uncorks it. Still one frame per WebSocket message (sbrp.md §1); only
+ * the socket writes are batched. On loopback each write costs as much as the kernel's whole
+ * delivery to the peer, so a response's frames, or a download's pieces, cost one write
+ * instead of one each (issue 9 profile: writeBuffer at 12–18% of endpoint CPU).
+ */
+export function batchedSender(ws: WebSocket, onWritten?: () => void): (frame: Uint8Array) => void {
+  const socket = tcpSockets.get(ws);
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    socket!.uncork();
+  };
+  return (frame) => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (socket && !corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    ws.send(frame, onWritten);
+  };
+}
+
+/**
  * The Node client's socket for the shared connection loop (web/relay-client.ts): `ws` with
  * the token as a bearer header, returned paused until `start`, with ws's per-send callbacks
  * as flush notices (so writers need not poll `bufferedAmount`).
@@ -146,13 +189,12 @@ function wrapNodeSocket(ws: WebSocket): RelaySocket {
   const flushed = (): void => {
     for (const listener of flushListeners) listener();
   };
+  const send = batchedSender(ws, flushed);
   return {
     get bufferedAmount() {
       return ws.bufferedAmount;
     },
-    send(frame) {
-      if (ws.readyState === WebSocket.OPEN) ws.send(frame, flushed);
-    },
+    send,
     start(handlers) {
       ws.on('message', (data, isBinary) => {
         if (!isBinary) handlers.text();

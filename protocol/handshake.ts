@@ -17,8 +17,11 @@ export interface SessionKeys {
 }
 
 export interface EphemeralKeyPair {
+  /** Raw private key; empty when the backend keeps it inside (`agree`). Wiped after use. */
   privateKey: Uint8Array;
   publicKey: Uint8Array;
+  /** X25519 with a private key the backend holds (node:crypto: an OpenSSL key never copied out). */
+  agree?: (peerPublic: Uint8Array) => Uint8Array;
 }
 
 export type RandomBytes = (length: number) => Uint8Array;
@@ -43,6 +46,12 @@ export interface HandshakeCrypto {
   ed25519Signer(seed: Uint8Array): IdentitySigner;
   /** Ed25519 verification; false (never a throw) for a malformed key or signature. */
   ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  /**
+   * A fresh X25519 key pair generated inside the backend, used once through `agree`
+   * (optional; without it `generateEphemeral` draws 32 random bytes). node:crypto imports a
+   * raw private key slowly (a PKCS#8 parse, ~0.5 ms), so its fast path never has one.
+   */
+  x25519Generate?(): EphemeralKeyPair;
 }
 
 /** The default backend: noble, pure JavaScript (browsers, service worker). */
@@ -68,7 +77,7 @@ export function ephemeralFromPrivate(privateKey: Uint8Array, crypto: HandshakeCr
 }
 
 export function generateEphemeral(randomBytes: RandomBytes, crypto: HandshakeCrypto = nobleHandshakeCrypto): EphemeralKeyPair {
-  return ephemeralFromPrivate(randomBytes(32), crypto);
+  return crypto.x25519Generate?.() ?? ephemeralFromPrivate(randomBytes(32), crypto);
 }
 
 /** SHA256("sbrp-v1-handshake" ‖ daemonId ‖ clientEph ‖ daemonEph): the 32 bytes that get signed. */
@@ -93,9 +102,18 @@ export function deriveSessionKeys(sharedSecret: Uint8Array, transcript: Uint8Arr
  * small-order key, which would make the session keys predictable.
  */
 export function sharedSecret(myPrivate: Uint8Array, peerPublic: Uint8Array, crypto: HandshakeCrypto = nobleHandshakeCrypto): Uint8Array {
+  return checkedSecret(() => crypto.x25519(myPrivate, peerPublic));
+}
+
+/** `sharedSecret` with an ephemeral that may keep its private key inside the backend. */
+function ephemeralSecret(ephemeral: EphemeralKeyPair, peerPublic: Uint8Array, crypto: HandshakeCrypto): Uint8Array {
+  return ephemeral.agree ? checkedSecret(() => ephemeral.agree!(peerPublic)) : sharedSecret(ephemeral.privateKey, peerPublic, crypto);
+}
+
+function checkedSecret(agree: () => Uint8Array): Uint8Array {
   let secret: Uint8Array;
   try {
-    secret = crypto.x25519(myPrivate, peerPublic);
+    secret = agree();
   } catch (error) {
     throw new SbrpError('handshake_failed', `X25519 rejected the peer key: ${(error as Error).message}`);
   }
@@ -123,7 +141,7 @@ export function daemonHandshake(
   const signer = identity instanceof Uint8Array ? crypto.ed25519Signer(identity) : identity;
   const identityPublicKey = signer.publicKey.slice();
   const signature = signer.sign(signaturePayload(daemonId, clientEph, daemonEphemeral.publicKey));
-  const shared = sharedSecret(daemonEphemeral.privateKey, clientEph, crypto);
+  const shared = ephemeralSecret(daemonEphemeral, clientEph, crypto);
   const keys = deriveSessionKeys(shared, transcriptHash(daemonId, clientEph, daemonEphemeral.publicKey, signature));
   wipe(shared, daemonEphemeral.privateKey);
   return { accept: { identityPublicKey, daemonEphemeral: daemonEphemeral.publicKey, signature }, keys };
@@ -143,7 +161,7 @@ export function clientHandshake(
   const digest = signaturePayload(daemonId, clientEphemeral.publicKey, accept.daemonEphemeral);
   const valid = crypto.ed25519Verify(accept.signature, digest, trustedIdentity);
   if (!valid) throw new SbrpError('handshake_failed', 'HandshakeAccept signature does not verify with the daemon identity key');
-  const shared = sharedSecret(clientEphemeral.privateKey, accept.daemonEphemeral, crypto);
+  const shared = ephemeralSecret(clientEphemeral, accept.daemonEphemeral, crypto);
   const keys = deriveSessionKeys(shared, transcriptHash(daemonId, clientEphemeral.publicKey, accept.daemonEphemeral, accept.signature));
   wipe(shared, clientEphemeral.privateKey);
   return keys;

@@ -26,13 +26,15 @@ export async function muxFetch(mux: Mux, input: string | URL | Request, init?: R
   const request = toRequest(input, init);
   if (request.signal.aborted) throw abortError(request.signal);
   const url = new URL(request.url);
-  const stream = mux.open({ kind: 'http', method: request.method, path: url.pathname + url.search, headers: headerPairs(request.headers) });
+  const bodiless = request.method === 'GET' || request.method === 'HEAD';
+  // Ended at once: in version 2 the OPEN carries the end, one frame for the whole request.
+  const stream = mux.open({ kind: 'http', method: request.method, path: url.pathname + url.search, headers: headerPairs(request.headers) }, { end: bodiless });
   const onAbort = () => stream.reset('cancel', 'request aborted');
   request.signal.addEventListener('abort', onAbort, { once: true });
   stream.onAbort(() => request.signal.removeEventListener('abort', onAbort));
 
-  if (request.method === 'GET' || request.method === 'HEAD') {
-    stream.end();
+  if (bodiless) {
+    // nothing to send: the open ended our side
   } else if (request.body) {
     void pipeBodyToStream(request.body, stream, () => stream.reset('cancel', 'request body failed'));
   } else {

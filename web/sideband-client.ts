@@ -31,6 +31,11 @@ export interface SidebandClientOptions {
   maxWaiting?: number;
   /** Pause body output while the relay socket buffers this much (default 256 KiB, WRITE_GATE_DEFAULTS). */
   writeHighWaterMark?: number;
+  /**
+   * Runs the multiplexer's scheduler later instead of at every write (Mux `defer`), so body
+   * pieces fill whole frames; the Node client passes `setImmediate`. Default: send at once.
+   */
+  defer?: (run: () => void) => void;
 }
 
 export interface ConnectOptions extends Omit<ConnectClientOptions, 'onMessage'>, SidebandClientOptions {}
@@ -121,8 +126,8 @@ class CountedMux extends Mux {
     super(options);
   }
 
-  override open(head: OpenHead): MuxStream {
-    const stream = super.open(head);
+  override open(head: OpenHead, options?: { end?: boolean }): MuxStream {
+    const stream = super.open(head, options);
     this.opened(stream);
     return stream;
   }
@@ -227,6 +232,7 @@ class MuxClient implements SidebandClient {
     const mux: Mux = new CountedMux({
       role: 'client',
       limits: this.limits,
+      defer: this.options.defer,
       isWritable: () => this.gate.isWritable(),
       send: (frame) => {
         if (failed) return;

@@ -7,8 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { Mux, type MuxOptions } from './mux.js';
 import type { MuxStream } from './mux-stream.js';
-import { decodeCodeReason, decodeGoaway, decodeInner, decodeUint32, encodeCodeReason, encodeGoaway, encodeInner, encodePacked, encodeUint32, type InnerFrame } from './inner-frame.js';
-import { decodeOpen, decodeResponseHead } from './heads.js';
+import {
+  decodeCodeReason, decodeGoaway, decodeInner, decodePacked, decodeUint32, encodeCodeReason, encodeGoaway, encodeInner, encodePacked, encodeUint32, type InnerFrame,
+} from './inner-frame.js';
+import { decodeOpen, decodeOpenFrame, decodeResponseFrame, decodeResponseHead } from './heads.js';
 import { InnerKind, MAX_EVENT_BYTES, MessageFlag, StreamCode, streamCodeName } from './stream-codes.js';
 import { StreamError } from './stream-error.js';
 import { routeStream } from '../../daemon/route-stream.js';
@@ -92,6 +94,11 @@ class RawPeer {
   credit(id: number): number[] {
     return this.frames(InnerKind.CREDIT, id).map((f) => decodeUint32(f.body, 'CREDIT'));
   }
+}
+
+/** Keys of a MessagePack map body, in order. */
+function decodePackedKeys(body: Uint8Array): string[] {
+  return Object.keys(decodePacked(body, 'test') as Record<string, unknown>);
 }
 
 /** A daemon-role Mux with the peer's HELLO in, and one accepted channel on stream 1. */
@@ -320,6 +327,106 @@ describe('§3 structured bodies', () => {
     const daemon = new RawPeer('daemon', { limits: { maxEventBytes: 1024 * 1024 } });
     expect(() => daemon.mux.publishEvent('big', 'x'.repeat(MAX_EVENT_BYTES))).toThrowError(expect.objectContaining({ code: 'message_too_large' }));
     expect(daemon.out).toEqual([]);
+  });
+});
+
+describe('§3 version 2: inline body and end', () => {
+  const V2 = { versions: [1, 2] };
+
+  it('§3 the version in force is the highest in both HELLOs: with [1, 2] a GET is one OPEN carrying end; with [1] an OPEN and an END', () => {
+    const v2 = new RawPeer('client', {}, V2);
+    expect(v2.mux.version).toBe(2);
+    v2.mux.open(HTTP_GET as never, { end: true });
+    expect(v2.out.map((f) => f.kind)).toEqual([InnerKind.OPEN]);
+    expect(decodeOpenFrame(v2.out[0]!.body, true).inline).toEqual({ end: true });
+    const v1 = new RawPeer('client', {}, { versions: [1] });
+    expect(v1.mux.version).toBe(1);
+    v1.mux.open(HTTP_GET as never, { end: true });
+    expect(v1.out.map((f) => f.kind)).toEqual([InnerKind.OPEN, InnerKind.END]);
+    expect(Object.keys(decodeOpen(v1.out[0]!.body))).not.toContain('end');
+    expect(decodePackedKeys(v1.out[0]!.body)).toEqual(['kind', 'method', 'path', 'headers']);
+  });
+
+  it('§3 in version 1 end and body are unknown keys, so ignored', async () => {
+    const peer = new RawPeer('daemon', {}, { versions: [1] });
+    peer.open(1, { ...HTTP_GET, method: 'POST', end: true, body: bytes('ignored') });
+    const stream = peer.accepted[0]!;
+    expect(stream.remoteEnded).toBe(false);
+    peer.send(InnerKind.DATA, 1, bytes('real'));
+    peer.send(InnerKind.END, 1);
+    expect(new TextDecoder().decode((await stream.read())!)).toBe('real');
+    expect(await stream.read()).toBeNull();
+  });
+
+  it('§3 an OPEN with body and end is that DATA and END: readable at once, and the answer needs no RESET to stop an upload', async () => {
+    const peer = new RawPeer('daemon', { defer: setImmediate }, V2);
+    peer.open(1, { ...HTTP_GET, method: 'POST', end: true, body: bytes('hello') });
+    const stream = peer.accepted[0]!;
+    expect(new TextDecoder().decode((await stream.read())!)).toBe('hello');
+    expect(await stream.read()).toBeNull();
+    stream.respond({ status: 204, headers: [] });
+    stream.end({ stopPeer: true });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(peer.out.map((f) => f.kind)).toEqual([InnerKind.HEAD]);
+    expect(decodeResponseFrame(peer.out[0]!.body, true).inline).toEqual({ end: true });
+    expect(peer.mux.streamCount).toBe(0); // both sides ended: no longer counted
+  });
+
+  it('§3 an inline body costs credit like DATA: past the stream window RESET flow_control, past the session window ERROR flow_control', () => {
+    const peer = new RawPeer('daemon', { limits: { streamWindow: 1024, sessionWindow: 2048 } }, V2);
+    peer.open(1, { ...HTTP_GET, method: 'POST', body: new Uint8Array(1000) });
+    expect(peer.reset(1)).toBeUndefined();
+    peer.open(3, { ...HTTP_GET, method: 'POST', body: new Uint8Array(1025) });
+    expect(peer.reset(3)).toBe('flow_control');
+    expect(peer.credit(0)).toEqual([1025]); // the reset stream's bytes go back to the session (§5)
+    peer.open(5, { ...HTTP_GET, method: 'POST', body: new Uint8Array(1000) });
+    expect(peer.error()).toBeUndefined();
+    peer.open(7, { ...HTTP_GET, method: 'POST', body: new Uint8Array(100) }); // 1000 + 1000 unread + 100 > 2048
+    expect(peer.error()).toBe('flow_control');
+  });
+
+  it('§3 a body in a channel head, an end that is not a boolean and an empty body are RESET protocol; the session lives on', () => {
+    const peer = new RawPeer('daemon', {}, V2);
+    peer.open(1, { ...CHANNEL, body: bytes('x') });
+    expect(peer.reset(1)).toBe('protocol');
+    peer.open(3, { ...HTTP_GET, end: 1 });
+    expect(peer.reset(3)).toBe('protocol');
+    peer.open(5, { ...HTTP_GET, method: 'POST', body: new Uint8Array(0) });
+    expect(peer.reset(5)).toBe('protocol');
+    peer.open(7, { ...HTTP_GET, end: false });
+    expect(peer.reset(7)).toBeUndefined();
+    expect(peer.accepted.at(-1)!.remoteEnded).toBe(false);
+    const opened = openedStream(CHANNEL, V2);
+    opened.peer.send(InnerKind.HEAD, 1, encodePacked({ status: 200, headers: [], body: bytes('x') }));
+    expect(opened.peer.reset(1)).toBe('protocol');
+    expect(peer.mux.closed || opened.peer.mux.closed).toBe(false);
+  });
+
+  it('§3 a HEAD carries the body and END queued behind it when they fit maxHeadBytes and credit; otherwise they follow as frames', async () => {
+    const answer = async (helloFields: Record<string, unknown>, size: number) => {
+      const peer = new RawPeer('daemon', { defer: setImmediate }, { ...V2, ...helloFields });
+      peer.open(1, { ...HTTP_GET, end: true });
+      const stream = peer.accepted[0]!;
+      stream.respond({ status: 200, headers: [] });
+      void stream.write(new Uint8Array(size).fill(7)).then(() => stream.end());
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return peer.out.map((f) => f.kind);
+    };
+    expect(await answer({}, 100)).toEqual([InnerKind.HEAD]);
+    expect(await answer({ maxHeadBytes: 256 }, 1000)).toEqual([InnerKind.HEAD, InnerKind.DATA, InnerKind.END]);
+    expect(await answer({ streamWindow: 1024 }, 2000)).toEqual([InnerKind.HEAD, InnerKind.DATA]); // 2000 > credit: DATA up to it, the rest waits
+  });
+
+  it('§3 the opener reads a HEAD with body and end as HEAD, DATA and END; an END or DATA after it is RESET protocol', async () => {
+    const { peer, stream } = openedStream(HTTP_GET, V2);
+    peer.send(InnerKind.HEAD, 1, encodePacked({ status: 200, headers: [], end: true, body: bytes('done') }));
+    expect((await stream.response).status).toBe(200);
+    expect(new TextDecoder().decode((await stream.read())!)).toBe('done');
+    expect(await stream.read()).toBeNull();
+    const other = openedStream({ ...HTTP_GET, method: 'POST' }, V2);
+    other.peer.send(InnerKind.HEAD, 1, encodePacked({ status: 200, headers: [], end: true }));
+    other.peer.send(InnerKind.END, 1);
+    expect(other.peer.reset(1)).toBe('protocol');
   });
 });
 

@@ -1,6 +1,6 @@
 import { StreamError } from './stream-error.js';
 import { decodePacked, encodePacked } from './inner-frame.js';
-import { INNER_VERSION } from './stream-codes.js';
+import { INNER_VERSIONS } from './stream-codes.js';
 import { stripConnectionHeaders } from './connection-headers.js';
 
 /** Structured bodies of HELLO, OPEN, HEAD and EVENT frames, validated on decode (docs/protocol.md §3). */
@@ -103,9 +103,56 @@ export function decodeHello(body: Uint8Array): HelloBody {
 }
 
 /** Highest version both sides speak, or undefined. */
-export function negotiateVersion(theirs: number[], ours: number[] = [INNER_VERSION]): number | undefined {
+export function negotiateVersion(theirs: readonly number[], ours: readonly number[] = INNER_VERSIONS): number | undefined {
   const common = ours.filter((v) => theirs.includes(v));
   return common.length ? Math.max(...common) : undefined;
+}
+
+/**
+ * Version 2 (docs/protocol.md §3): an OPEN or HEAD may carry the sender's first body bytes
+ * (`body`) and the end of its side (`end`), so a small exchange needs one frame each way.
+ */
+export interface InlineBody {
+  /** Body bytes, at least 1, delivered before any DATA; credit counts them as DATA. */
+  body?: Uint8Array;
+  /** The sender's side ends here, as if END followed. */
+  end: boolean;
+}
+
+const NO_INLINE: InlineBody = Object.freeze({ end: false });
+
+/** The head map `map` (as encoded by encodeOpen/encodeResponseHead) with `end` and `body` appended. */
+export function withInline(map: Uint8Array, inline: InlineBody): Uint8Array {
+  const extra = encodePacked(inline.body ? (inline.end ? { end: true, body: inline.body } : { body: inline.body }) : { end: true });
+  // Both are fixmaps (our heads have at most 4 keys, plus 2): one map of their entries.
+  const entries = (map[0]! & 0x0f) + (extra[0]! & 0x0f);
+  if ((map[0]! & 0xf0) !== 0x80 || entries > 15) throw new StreamError('internal', 'head map too large to carry a body');
+  const out = new Uint8Array(map.length + extra.length - 1);
+  out[0] = 0x80 | entries;
+  out.set(map.subarray(1), 1);
+  out.set(extra.subarray(1), map.length);
+  return out;
+}
+
+function decodeInline(v: Record<string, unknown>, what: string): InlineBody {
+  if (v.end === undefined && v.body === undefined) return NO_INLINE;
+  if (v.end !== undefined && typeof v.end !== 'boolean') fail(what, 'end must be a boolean');
+  if (v.body !== undefined && (!(v.body instanceof Uint8Array) || v.body.length === 0)) fail(what, 'body must be binary of at least 1 byte');
+  return v.body === undefined ? { end: v.end === true } : { body: v.body as Uint8Array, end: v.end === true };
+}
+
+/** OPEN body with its version-2 inline part (read only when `inline`: in version 1 the keys are unknown, so ignored). */
+export function decodeOpenFrame(body: Uint8Array, inline: boolean): { head: OpenHead; inline: InlineBody } {
+  const v = decodePacked(body, 'OPEN');
+  const head = validateOpen(v);
+  return { head, inline: inline ? decodeInline(v as Record<string, unknown>, 'OPEN') : NO_INLINE };
+}
+
+/** HEAD body with its version-2 inline part (see decodeOpenFrame). */
+export function decodeResponseFrame(body: Uint8Array, inline: boolean): { head: ResponseHead; inline: InlineBody } {
+  const v = decodePacked(body, 'HEAD');
+  const head = validateResponse(v);
+  return { head, inline: inline ? decodeInline(v as Record<string, unknown>, 'HEAD') : NO_INLINE };
 }
 
 export function encodeOpen(head: OpenHead): Uint8Array {

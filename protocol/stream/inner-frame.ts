@@ -13,10 +13,18 @@ export interface InnerFrame {
 export function encodeInner(kind: number, streamId: number, body: Uint8Array = new Uint8Array(0)): Uint8Array {
   if (body.length > MAX_INNER_BODY) throw new StreamError('protocol', `inner body of ${body.length} bytes exceeds ${MAX_INNER_BODY}`);
   const out = new Uint8Array(INNER_HEADER_LENGTH + body.length);
-  out[0] = kind;
-  new DataView(out.buffer).setUint32(1, streamId >>> 0, false);
+  writeInnerHeader(out, kind, streamId);
   out.set(body, INNER_HEADER_LENGTH);
   return out;
+}
+
+/** Writes kind and stream id into the first 5 bytes of `out`, whose body the caller fills. */
+export function writeInnerHeader(out: Uint8Array, kind: number, streamId: number): void {
+  out[0] = kind;
+  out[1] = streamId >>> 24;
+  out[2] = (streamId >>> 16) & 0xff;
+  out[3] = (streamId >>> 8) & 0xff;
+  out[4] = streamId & 0xff;
 }
 
 export function decodeInner(bytes: Uint8Array): InnerFrame {

@@ -245,10 +245,8 @@ export class MuxStream {
     } catch (error) {
       return Promise.reject(error);
     }
-    for (let offset = 0; offset < chunk.length; offset += this.host.maxChunk) {
-      const piece = chunk.subarray(offset, Math.min(chunk.length, offset + this.host.maxChunk));
-      this.enqueue({ kind: InnerKind.DATA, bytes: piece, flags: 0 }, piece.length, false);
-    }
+    // Whole: the scheduler cuts frames of up to maxChunk from the queue, across chunks too.
+    if (chunk.length > 0) this.enqueue({ kind: InnerKind.DATA, bytes: chunk, flags: 0 }, chunk.length, false);
     this.host.schedule(this);
     return this.writeReady();
   }
@@ -308,6 +306,11 @@ export class MuxStream {
     this.outQueue.push(item);
     this.outBytes += bytes;
     if (schedule) this.host.schedule(this);
+  }
+
+  /** @internal A `write`/`sendMessage` waits for the queue to fall under the high-water mark. */
+  get writerWaiting(): boolean {
+    return this.writer !== undefined;
   }
 
   private writeReady(): Promise<void> {

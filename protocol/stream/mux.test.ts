@@ -415,3 +415,93 @@ describe('inner stream multiplexer', () => {
     );
   });
 });
+
+describe('scheduling for fewer frames (issue 9)', () => {
+  const FULL = { maxChunk: 65_503, writeHighWater: 128 * 1024 };
+
+  /** A client and a deferring daemon whose DATA frame sizes are recorded. */
+  function deferredPair(onStream: (stream: MuxStream) => void) {
+    const dataSizes: number[] = [];
+    const { c, d } = pair({ defer: setImmediate, limits: { ...FULL, streamWindow: 1 << 22, sessionWindow: 1 << 23 } }, {
+      defer: setImmediate,
+      limits: FULL,
+      onStream,
+    });
+    const send = (d as unknown as { options: MuxOptions }).options.send;
+    (d as unknown as { options: MuxOptions }).options.send = (frame) => {
+      if (frame[0] === InnerKind.DATA) dataSizes.push(frame.length - 5);
+      send(frame);
+    };
+    return { c, dataSizes };
+  }
+
+  it('64 KiB writes leave as full 65 503-byte frames, not a full frame and a 33-byte tail each', async () => {
+    const { c, dataSizes } = deferredPair((stream) => {
+      stream.respond({ status: 200, headers: [] });
+      void (async () => {
+        for (let i = 0; i < 20; i++) await stream.write(new Uint8Array(65_536).fill(i));
+        stream.end();
+      })();
+    });
+    const s = c.open({ kind: 'http', method: 'GET', path: '/big', headers: [] }, { end: true });
+    const body = await readAll(s);
+    expect(body.length).toBe(20 * 65_536);
+    expect(body[65_536 * 7]).toBe(7);
+    expect(dataSizes.slice(0, -1).every((n) => n === 65_503)).toBe(true);
+    expect(dataSizes.length).toBe(Math.ceil((20 * 65_536) / 65_503));
+  });
+
+  it('a rest held back for the next round still goes out when the producer stalls without ending', async () => {
+    const { c } = deferredPair((stream) => {
+      stream.respond({ status: 200, headers: [] });
+      void (async () => {
+        for (let i = 0; i < 3; i++) await stream.write(new Uint8Array(65_536)); // then nothing, no END
+      })();
+    });
+    const s = c.open({ kind: 'http', method: 'GET', path: '/stall', headers: [] }, { end: true });
+    let received = 0;
+    while (received < 3 * 65_536) received += (await s.read())!.length;
+    expect(received).toBe(3 * 65_536);
+  });
+
+  it('round-trips bodies of any size and chunking with deferred scheduling on both sides (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 140_000 }), { maxLength: 5 }), async (chunks) => {
+        const { c } = pair({ defer: setImmediate, limits: FULL }, { defer: setImmediate, limits: FULL, onStream: echo });
+        const s = c.open({ kind: 'http', method: 'POST', path: '/p', headers: [] });
+        for (const chunk of chunks) await s.write(chunk);
+        s.end();
+        const got = await readAll(s);
+        expect(got).toEqual(concat(chunks));
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it('a stream reset after the peer ended frees its slot: a waiting open goes out', async () => {
+    const { c } = pair({}, {
+      limits: { maxStreams: 1 },
+      onStream: (stream) => {
+        // Answers at once without reading the upload: HEAD, END, then RESET cancel (docs/protocol.md §6).
+        stream.respond({ status: 200, headers: [] });
+        stream.end({ stopPeer: true });
+      },
+    });
+    const upload = c.open({ kind: 'http', method: 'POST', path: '/a', headers: [] });
+    void upload.write(new Uint8Array(10)).catch(() => {});
+    // Waits behind the upload (maxStreams 1) until that stream stops counting.
+    const waiting = c.open({ kind: 'http', method: 'GET', path: '/b', headers: [] }, { end: true });
+    expect((await waiting.response).status).toBe(200);
+    expect(await waiting.read()).toBeNull();
+  });
+});
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, ch) => n + ch.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}

@@ -1,16 +1,17 @@
 import {
-  InnerKind, INNER_VERSION, MAX_EVENT_BYTES, MAX_INNER_BODY, MAX_OUTSTANDING_PINGS, MESSAGE_COST, MessageFlag, STREAM_DEFAULTS, StreamCode,
+  InnerKind, INNER_HEADER_LENGTH, INNER_VERSIONS, MAX_EVENT_BYTES, MAX_INNER_BODY, MAX_OUTSTANDING_PINGS, MESSAGE_COST, MessageFlag, STREAM_DEFAULTS, StreamCode,
   type StreamCodeName, type StreamLimits,
 } from './stream-codes.js';
 import { StreamError } from './stream-error.js';
 import {
-  decodeCodeReason, decodeGoaway, decodeInner, decodeUint32, encodeCodeReason, encodeGoaway, encodeInner, encodeUint32, type InnerFrame,
+  decodeCodeReason, decodeGoaway, decodeInner, decodeUint32, encodeCodeReason, encodeGoaway, encodeInner, encodeUint32, writeInnerHeader, type InnerFrame,
 } from './inner-frame.js';
 import {
-  decodeEvent, decodeHello, decodeOpen, decodeResponseHead, encodeEvent, encodeHello, encodeOpen, encodeResponseHead, negotiateVersion,
-  type HelloBody, type OpenHead, type ResponseHead,
+  decodeEvent, decodeHello, decodeOpenFrame, decodeResponseFrame, encodeEvent, encodeHello, encodeOpen, encodeResponseHead, negotiateVersion, withInline,
+  type HelloBody, type InlineBody, type OpenHead, type ResponseHead,
 } from './heads.js';
 import { MuxStream, type StreamHost } from './mux-stream.js';
+import { queuedData, takeData } from './out-queue.js';
 
 export type MuxRole = 'client' | 'daemon';
 
@@ -30,7 +31,19 @@ export interface MuxOptions {
   onGoaway?: () => void;
   limits?: Partial<StreamLimits>;
   now?: () => number;
+  /**
+   * Runs the scheduler later instead of inside every `write`/`respond`/`end` (Node:
+   * `process.nextTick`), so what a handler queues in one go leaves as few frames as the
+   * version allows: a small response becomes one HEAD carrying its body and END (§3).
+   * Default: send at once.
+   */
+  defer?: (run: () => void) => void;
+  /** Inner protocol versions announced in HELLO (default INNER_VERSIONS); tests pin `[1]`. */
+  versions?: readonly number[];
 }
+
+/** First inner version whose OPEN/HEAD may carry `end` and a body (docs/protocol.md §3). */
+const INLINE_VERSION = 2;
 
 const MAX_QUEUED_EVENTS = 256;
 
@@ -61,6 +74,9 @@ export class Mux implements StreamHost {
   private sessionRecvAvailable: number;
   private sessionUnacked = 0;
   private pumping = false;
+  private pumpQueued = false;
+  /** A stream kept a short tail of its queue back this round (sendData); pump again later. */
+  private tailHeld = false;
   private goawaySent = false;
   private goawayReceived = false;
   private closedWith?: { error?: StreamError };
@@ -100,7 +116,7 @@ export class Mux implements StreamHost {
   /** Sends HELLO; call once the SBRP session is open. */
   start(): void {
     const hello: HelloBody = {
-      versions: [INNER_VERSION],
+      versions: [...(this.options.versions ?? INNER_VERSIONS)],
       streamWindow: this.limits.streamWindow,
       sessionWindow: this.limits.sessionWindow,
       maxStreams: this.limits.maxStreams,
@@ -111,8 +127,12 @@ export class Mux implements StreamHost {
     this.sendFrame(InnerKind.HELLO, 0, encodeHello(hello));
   }
 
-  /** Opens a stream to the peer. Its OPEN goes out once the peer's HELLO arrived and it has room. */
-  open(head: OpenHead): MuxStream {
+  /**
+   * Opens a stream to the peer. Its OPEN goes out once the peer's HELLO arrived and it has
+   * room. With `end` our side is ended at once (a request without a body): in version 2 the
+   * OPEN itself carries the end, so no END frame follows.
+   */
+  open(head: OpenHead, options: { end?: boolean } = {}): MuxStream {
     if (this.closedWith) throw this.closedWith.error ?? new StreamError('session_closed', 'session closed');
     if (this.goawayReceived || this.goawaySent) throw new StreamError('going_away', 'session is shutting down; no new streams');
     const encoded = encodeOpen(head);
@@ -127,6 +147,7 @@ export class Mux implements StreamHost {
     const stream = new MuxStream(this, id, head, true, this.limits.streamWindow);
     this.pendingOpens.push(stream);
     stream.encodedHead = encoded;
+    if (options.end) stream.end();
     this.activatePending();
     return stream;
   }
@@ -181,7 +202,11 @@ export class Mux implements StreamHost {
     this.options.onClose?.(error);
   }
 
-  /** Handles one inner frame from the peer. Never throws; a protocol violation ends the session with ERROR. */
+  /**
+   * Handles one inner frame from the peer. Never throws; a protocol violation ends the session
+   * with ERROR. The Mux keeps `bytes` (body chunks are views into it, not copies): pass a
+   * buffer nobody writes to afterwards, as a freshly decrypted plaintext is.
+   */
   receive(bytes: Uint8Array): void {
     if (this.closedWith) return;
     try {
@@ -223,6 +248,19 @@ export class Mux implements StreamHost {
       this.pumping = false;
     }
     for (const stream of touched) stream.drained();
+    if (this.tailHeld) {
+      this.tailHeld = false;
+      this.pumpLater(); // after the woken writers queued more, or with the tail alone if they did not
+    }
+  }
+
+  private pumpLater(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    this.options.defer!(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
   }
 
   // ------------------------------------------------------------------ StreamHost
@@ -230,7 +268,9 @@ export class Mux implements StreamHost {
   schedule(stream: MuxStream): void {
     if (this.closedWith || stream.closed) return;
     this.outPending.add(stream);
-    if (this.streams.has(stream.id)) this.pump();
+    if (!this.streams.has(stream.id)) return;
+    if (!this.options.defer) return this.pump();
+    this.pumpLater();
   }
 
   consumed(stream: MuxStream, bytes: number): void {
@@ -251,6 +291,9 @@ export class Mux implements StreamHost {
   }
 
   resetStream(stream: MuxStream, code: StreamCodeName, reason: string): void {
+    // Deferring groups frames, it never drops them: what was queued before the reset (a HEAD
+    // whose body then failed) goes out first, as it would have without `defer`.
+    if (this.pumpQueued) this.pump();
     if (this.streams.has(stream.id)) this.sendFrame(InnerKind.RESET, stream.id, encodeCodeReason(StreamCode[code], reason));
     this.removeStream(stream, new StreamError(code, reason || `stream reset: ${code}`));
   }
@@ -290,28 +333,23 @@ export class Mux implements StreamHost {
   private sendOne(stream: MuxStream): boolean {
     const item = stream.outQueue[0];
     if (!item || !this.streams.has(stream.id)) return false;
-    if (item.kind === InnerKind.HEAD || item.kind === InnerKind.END) {
+    if (item.kind === InnerKind.HEAD) {
       stream.outQueue.shift();
-      this.sendFrame(item.kind, stream.id, item.bytes);
-      if (item.kind === InnerKind.HEAD) stream.sentStatus = stream.responseStatus;
-      if (item.kind === InnerKind.END) {
-        stream.endSent = true;
-        if (stream.stopPeerAfterEnd && !stream.remoteEnded) {
-          this.sendFrame(InnerKind.RESET, stream.id, encodeCodeReason(StreamCode.cancel, 'response complete'));
-          this.detach(stream);
-          this.returnSessionCredit(stream.discardBuffered() + stream.unacked);
-          stream.unacked = 0;
-          stream.finish();
-          return true;
-        }
-        this.maybeComplete(stream);
-      }
+      stream.sentStatus = stream.responseStatus;
+      this.sendHead(InnerKind.HEAD, stream, item.bytes);
+      return true;
+    }
+    if (item.kind === InnerKind.END) {
+      stream.outQueue.shift();
+      this.sendFrame(InnerKind.END, stream.id);
+      this.endSent(stream);
       return true;
     }
     const credit = Math.min(stream.sendCredit, this.sessionSendCredit);
     if (credit <= 0) return false;
-    const isMessage = item.kind === InnerKind.MESSAGE;
-    const fin = isMessage && (item.flags & MessageFlag.fin) !== 0;
+    if (item.kind === InnerKind.DATA) return this.sendData(stream, credit);
+
+    const fin = (item.flags & MessageFlag.fin) !== 0;
     let n: number;
     if (fin && credit >= item.bytes.length + MESSAGE_COST) n = item.bytes.length;
     else if (fin) n = Math.min(item.bytes.length - 1, credit); // a non-fin prefix; the fin fragment keeps ≥ 1 byte
@@ -319,23 +357,103 @@ export class Mux implements StreamHost {
     if (n <= 0 && !(fin && n === item.bytes.length)) return false;
     const whole = n === item.bytes.length;
     const cost = n + (fin && whole ? MESSAGE_COST : 0);
-    const piece = item.bytes.subarray(0, n);
-    if (isMessage) {
-      // A partial piece never carries `fin`: the rest follows as another fragment.
-      const flags = whole ? item.flags : item.flags & ~MessageFlag.fin;
-      const body = new Uint8Array(1 + n);
-      body[0] = flags;
-      body.set(piece, 1);
-      this.sendFrame(InnerKind.MESSAGE, stream.id, body);
-    } else {
-      this.sendFrame(InnerKind.DATA, stream.id, piece);
-    }
+    // A partial piece never carries `fin`: the rest follows as another fragment.
+    const frame = new Uint8Array(INNER_HEADER_LENGTH + 1 + n);
+    writeInnerHeader(frame, InnerKind.MESSAGE, stream.id);
+    frame[INNER_HEADER_LENGTH] = whole ? item.flags : item.flags & ~MessageFlag.fin;
+    frame.set(item.bytes.subarray(0, n), INNER_HEADER_LENGTH + 1);
+    this.options.send(frame);
     if (whole) stream.outQueue.shift();
     else item.bytes = item.bytes.subarray(n);
     stream.sendCredit -= cost;
     this.sessionSendCredit -= cost;
     stream.outBytes -= n;
     return true;
+  }
+
+  /**
+   * One DATA frame of up to `max` bytes, filled from as many queued DATA items as it takes:
+   * a writer's 64 KiB chunks then leave as full frames, not a full one and a 33-byte tail.
+   * The frame is the only copy of the bytes on this side before the cipher.
+   */
+  private sendData(stream: MuxStream, credit: number): boolean {
+    const max = Math.min(credit, this.limits.maxChunk);
+    const n = Math.min(max, queuedData(stream, max));
+    if (n < max && this.holdsTail(stream)) return false;
+    const frame = new Uint8Array(INNER_HEADER_LENGTH + n);
+    writeInnerHeader(frame, InnerKind.DATA, stream.id);
+    takeData(stream, frame.subarray(INNER_HEADER_LENGTH));
+    this.options.send(frame);
+    stream.sendCredit -= n;
+    this.sessionSendCredit -= n;
+    return true;
+  }
+
+  /**
+   * Whether to keep a short rest of the queue (less than a frame) for the next round: only
+   * while its writer waits on backpressure, so more bytes follow as soon as this round's
+   * frames wake it, and only with `defer`, which runs that next round (pump) after the
+   * writer's microtasks. A writer of 64 KiB chunks then fills 65 503-byte frames instead of
+   * sending a 33-byte frame after each. A stalled producer delays the rest one round at most.
+   */
+  private holdsTail(stream: MuxStream): boolean {
+    if (!this.options.defer || stream.localEnded || !stream.writerWaiting || this.limits.writeHighWater < this.limits.maxChunk) return false;
+    this.tailHeld = true;
+    return true;
+  }
+
+  /**
+   * Sends an OPEN or HEAD. In version 2 it also carries the body bytes queued right behind it
+   * and the END behind those, when credit and the peer's `maxHeadBytes` allow (docs/protocol.md
+   * §3): a GET is one OPEN, a small response one HEAD.
+   */
+  private sendHead(kind: number, stream: MuxStream, head: Uint8Array): void {
+    const inline = this.inlinePart(stream, head.length);
+    if (!inline) return this.sendFrame(kind, stream.id, head);
+    let body: Uint8Array | undefined;
+    if (inline.bytes > 0) {
+      body = new Uint8Array(inline.bytes);
+      takeData(stream, body);
+      stream.sendCredit -= inline.bytes;
+      this.sessionSendCredit -= inline.bytes;
+    }
+    if (inline.end) stream.outQueue.shift();
+    this.sendFrame(kind, stream.id, withInline(head, body ? { body, end: inline.end } : { end: true }));
+    if (inline.end) this.endSent(stream);
+  }
+
+  /** What of the stream's queue (DATA items, then END) fits into its head frame, if anything. */
+  private inlinePart(stream: MuxStream, headLength: number): { bytes: number; end: boolean } | undefined {
+    if ((this.version ?? 1) < INLINE_VERSION || !this.peer) return undefined;
+    const credit = Math.min(stream.sendCredit, this.sessionSendCredit);
+    // Room left in the frame: the peer's head limit, minus the keys and the bin header (≤ 16 bytes).
+    const room = Math.min(this.peer.maxHeadBytes, MAX_INNER_BODY) - headLength - 16;
+    if (room < 0) return undefined;
+    let bytes = 0;
+    let index = 0;
+    for (; index < stream.outQueue.length; index++) {
+      const item = stream.outQueue[index]!;
+      if (item.kind !== InnerKind.DATA) break;
+      if (bytes + item.bytes.length > Math.min(room, credit)) return bytes > 0 ? { bytes, end: false } : undefined;
+      bytes += item.bytes.length;
+    }
+    const end = stream.outQueue[index]?.kind === InnerKind.END;
+    if (!end && bytes === 0) return undefined;
+    return { bytes, end };
+  }
+
+  /** Our END is out (its own frame or inside a head): finish the stream or stop the peer's upload. */
+  private endSent(stream: MuxStream): void {
+    stream.endSent = true;
+    if (stream.stopPeerAfterEnd && !stream.remoteEnded) {
+      this.sendFrame(InnerKind.RESET, stream.id, encodeCodeReason(StreamCode.cancel, 'response complete'));
+      this.detach(stream);
+      this.returnSessionCredit(stream.discardBuffered() + stream.unacked);
+      stream.unacked = 0;
+      stream.finish();
+      return this.activatePending();
+    }
+    this.maybeComplete(stream);
   }
 
   private activatePending(): void {
@@ -346,8 +464,9 @@ export class Mux implements StreamHost {
       this.localOpenCount++;
       stream.sendCredit = this.peer.streamWindow;
       this.streams.set(stream.id, stream);
-      this.sendFrame(InnerKind.OPEN, stream.id, stream.encodedHead!);
+      const head = stream.encodedHead!;
       stream.encodedHead = undefined;
+      this.sendHead(InnerKind.OPEN, stream, head);
       if (stream.outQueue.length) this.outPending.add(stream);
     }
     this.pump();
@@ -420,12 +539,14 @@ export class Mux implements StreamHost {
         if (stream.responseHead) return this.resetStream(stream, 'protocol', 'second HEAD');
         if (body.length > this.limits.maxHeadBytes) return this.resetStream(stream, 'head_too_large', `head of ${body.length} bytes exceeds ${this.limits.maxHeadBytes}`);
         let head: ResponseHead;
+        let inline: InlineBody;
         try {
-          head = decodeResponseHead(body);
+          ({ head, inline } = decodeResponseFrame(body, this.inlineAllowed));
         } catch (error) {
           return this.resetStream(stream, 'protocol', (error as Error).message);
         }
-        return stream.receiveResponse(head);
+        stream.receiveResponse(head);
+        return this.receiveInline(stream, inline);
       }
       case InnerKind.DATA:
       case InnerKind.MESSAGE:
@@ -446,7 +567,8 @@ export class Mux implements StreamHost {
         if (stream.remoteEnded) {
           // Their side ended intact; the reset only stops ours (docs/protocol.md §6).
           this.detach(stream);
-          return stream.stopSending(StreamError.fromWire(code, reason));
+          stream.stopSending(StreamError.fromWire(code, reason));
+          return this.activatePending(); // the stream no longer counts: a waiting open may go
         }
         return this.removeStream(stream, StreamError.fromWire(code, reason));
       }
@@ -514,8 +636,9 @@ export class Mux implements StreamHost {
     if (this.remoteOpenCount >= this.limits.maxStreams) return refuse('refused', `at most ${this.limits.maxStreams} concurrent streams`);
     if (body.length > this.limits.maxHeadBytes) return refuse('head_too_large', `head of ${body.length} bytes exceeds ${this.limits.maxHeadBytes}`);
     let head: OpenHead;
+    let inline: InlineBody;
     try {
-      head = decodeOpen(body);
+      ({ head, inline } = decodeOpenFrame(body, this.inlineAllowed));
     } catch (error) {
       return refuse('protocol', (error as Error).message);
     }
@@ -523,8 +646,39 @@ export class Mux implements StreamHost {
     stream.sendCredit = this.peer!.streamWindow;
     this.streams.set(streamId, stream);
     this.remoteOpenCount++;
+    // The request's own body and end come first, so a handler sees the stream as sent (§3).
+    this.receiveInline(stream, inline);
+    if (stream.closed) return;
     if (this.options.onStream) this.options.onStream(stream);
     else this.resetStream(stream, 'refused', 'this side accepts no streams');
+  }
+
+  /** Version 2 reads `end` and `body` in heads; in version 1 they are unknown keys, so ignored. */
+  private get inlineAllowed(): boolean {
+    return (this.version ?? 1) >= INLINE_VERSION;
+  }
+
+  /** A head's inline body and end, handled exactly as the DATA and END frames they replace. */
+  private receiveInline(stream: MuxStream, inline: InlineBody): void {
+    if (inline.body) {
+      const n = inline.body.length;
+      if (n > this.sessionRecvAvailable) throw new StreamError('flow_control', `peer sent ${n} bytes with ${this.sessionRecvAvailable} session credit`);
+      this.sessionRecvAvailable -= n;
+      if (stream.head.kind !== 'http') {
+        this.returnSessionCredit(n);
+        return this.resetStream(stream, 'protocol', 'body in a channel head');
+      }
+      if (n > stream.recvAvailable) {
+        this.returnSessionCredit(n);
+        return this.resetStream(stream, 'flow_control', `peer sent ${n} bytes with ${stream.recvAvailable} stream credit`);
+      }
+      stream.recvAvailable -= n;
+      stream.pushChunk(inline.body);
+    }
+    if (inline.end) {
+      stream.remoteEnd();
+      this.maybeComplete(stream);
+    }
   }
 
   private onData(kind: number, streamId: number, body: Uint8Array): void {
@@ -550,7 +704,8 @@ export class Mux implements StreamHost {
       return this.resetStream(stream, 'flow_control', `peer sent ${n} bytes with ${stream.recvAvailable} stream credit`);
     }
     stream.recvAvailable -= n;
-    if (kind === InnerKind.DATA) return stream.pushChunk(body.slice());
+    // Kept as a view, not copied: `receive` owns the frame it is given (see there).
+    if (kind === InnerKind.DATA) return stream.pushChunk(body);
     const before = stream.bufferedIn;
     // Each queued message holds MESSAGE_COST of the window, so a compliant peer never passes this.
     const problem = stream.pushFragment(body, this.limits.maxMessageBytes, Math.ceil(this.limits.streamWindow / MESSAGE_COST));
@@ -594,3 +749,4 @@ export class Mux implements StreamHost {
     this.pump();
   }
 }
+

@@ -3,7 +3,10 @@
  * (docs/protocol.md). Every inner frame is the plaintext of exactly one SBRP Data frame.
  */
 
-export const INNER_VERSION = 1;
+/** Highest inner protocol version this implementation speaks (docs/protocol.md §3, §10). */
+export const INNER_VERSION = 2;
+/** Every version spoken, announced in HELLO; the highest one both sides list is used. */
+export const INNER_VERSIONS: readonly number[] = [1, 2];
 export const INNER_HEADER_LENGTH = 5; // kind(1) ‖ streamId(4)
 
 export const InnerKind = {
@@ -69,7 +72,10 @@ export interface StreamLimits {
   maxStreams: number;
   /** Largest encoded head (OPEN/HEAD body) accepted. */
   maxHeadBytes: number;
-  /** Largest body chunk we send in one frame: small enough to interleave streams fairly. */
+  /**
+   * Largest body piece we send in one frame. Smaller pieces interleave streams more finely;
+   * larger ones cost fewer frames (each one a cipher call and a socket write on every hop).
+   */
   maxChunk: number;
   /** A writer's `write()` resolves once its stream has at most this many bytes queued. */
   writeHighWater: number;
@@ -95,6 +101,18 @@ export const STREAM_DEFAULTS: StreamLimits = {
 
 /** Largest inner body: SBRP plaintext limit (65508) minus the inner header. */
 export const MAX_INNER_BODY = 65508 - INNER_HEADER_LENGTH;
+
+/**
+ * Limits for endpoints with a native cipher (the daemon, the Node client): body pieces of a
+ * whole frame, where STREAM_DEFAULTS keeps 16 KiB for a service worker sealing with noble.
+ * Per piece, every hop pays a cipher call and a socket write; 64 KiB pieces pay it a quarter
+ * as often (issue 9: `npm run bench -- --only throughput`). The write high-water mark is two
+ * pieces, so a writer of 64 KiB chunks keeps a full frame queued.
+ */
+export const FULL_FRAME_LIMITS: Readonly<Pick<StreamLimits, 'maxChunk' | 'writeHighWater'>> = Object.freeze({
+  maxChunk: MAX_INNER_BODY,
+  writeHighWater: 128 * 1024,
+});
 
 /** Largest EVENT body: fixed by the protocol, not announced in HELLO (docs/protocol.md §3). */
 export const MAX_EVENT_BYTES = 32 * 1024;

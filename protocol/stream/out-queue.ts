@@ -1,0 +1,30 @@
+import { InnerKind } from './stream-codes.js';
+import type { MuxStream } from './mux-stream.js';
+
+// Reading body bytes off a stream's outbound queue for the scheduler (mux.ts): a DATA frame,
+// or a head's inline body, is cut from the DATA items at the front of the queue, across item
+// boundaries, so the frame is the only copy of the bytes before the cipher.
+
+/** Bytes of the DATA items at the front of the stream's queue, counted up to `max`. */
+export function queuedData(stream: MuxStream, max = Infinity): number {
+  let bytes = 0;
+  for (const item of stream.outQueue) {
+    if (item.kind !== InnerKind.DATA || bytes >= max) break;
+    bytes += item.bytes.length;
+  }
+  return bytes;
+}
+
+/** Moves exactly `out.length` bytes from the front DATA items of the queue into `out`. */
+export function takeData(stream: MuxStream, out: Uint8Array): void {
+  let filled = 0;
+  while (filled < out.length) {
+    const item = stream.outQueue[0]!;
+    const n = Math.min(item.bytes.length, out.length - filled);
+    out.set(n === item.bytes.length ? item.bytes : item.bytes.subarray(0, n), filled);
+    filled += n;
+    if (n === item.bytes.length) stream.outQueue.shift();
+    else item.bytes = item.bytes.subarray(n);
+  }
+  stream.outBytes -= out.length;
+}
