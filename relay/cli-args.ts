@@ -1,6 +1,8 @@
 import { HEADER_LENGTH, MAX_PAYLOAD } from '../protocol/codes.js';
 import type { RelayLimits, RelayOptions } from './options.js';
 import { DEFAULT_LIMITS, DEFAULTS } from './options.js';
+import { DEFAULT_CLUSTER_TIMERS, type ClusterTimers } from './cluster/cluster-options.js';
+import { NODE_ID_PATTERN } from './cluster/envelope-codec.js';
 
 /** A bad flag or value: the CLI prints it with the usage hint and exits with code 2. */
 export class CliUsageError extends Error {
@@ -72,12 +74,36 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
   count('max-tracked-ips', 'maxTrackedIps', 100, 10_000_000, 'client addresses each per-IP limiter remembers'),
   count('max-log-lines', 'maxLogLines', 1, 1_000_000, 'info/warn/error log lines per log interval (rest summarized)'),
   duration('log-interval', 'logIntervalMs', 3600, 'window of --max-log-lines'),
+  count('cross-node-window', 'crossNodeWindowBytes', HEADER_LENGTH + MAX_PAYLOAD, GIB, 'cluster: in-flight bytes per session and direction over Redis', 'bytes'),
+  duration('cross-node-stall-timeout', 'crossNodeStallTimeoutMs', 3600, 'cluster: a session out of credit this long gets backpressure'),
 ];
+
+/** Backplane timers (cluster-options.ts), as seconds like the limits; only with --backplane redis. */
+interface TimerFlag {
+  flag: string;
+  env: string;
+  field: keyof ClusterTimers;
+  max: number;
+  help: string;
+}
+const T = DEFAULT_CLUSTER_TIMERS;
+export const CLUSTER_TIMER_FLAGS: readonly TimerFlag[] = [
+  { flag: 'lease-ttl', env: envName('lease-ttl'), field: 'leaseTtlMs', max: 3600, help: 'owner lease TTL of a daemon' },
+  { flag: 'lease-renew', env: envName('lease-renew'), field: 'leaseRenewMs', max: 3600, help: 'lease renewal (and session registry refresh) interval' },
+  { flag: 'node-heartbeat', env: envName('node-heartbeat'), field: 'heartbeatMs', max: 3600, help: 'node heartbeat and peer check interval' },
+  { flag: 'node-dead-after', env: envName('node-dead-after'), field: 'deadAfterMs', max: 3600, help: 'a node silent this long is dead' },
+  { flag: 'probe-interval', env: envName('probe-interval'), field: 'probeIntervalMs', max: 3600, help: 'idle time before the inbox liveness probe' },
+];
+const timerHelp = CLUSTER_TIMER_FLAGS.map((t) =>
+  `${`  --${t.flag} <seconds>`.padEnd(36)}${t.help}\n${' '.repeat(36)}[${t.env}] (default ${T[t.field] / 1000})`).join('\n');
+
+/** A flag and its value in the first column of --help; one too long for it gets a line of its own. */
+const helpColumn = (head: string): string => (head.length < 36 ? head.padEnd(36) : `${head}\n${' '.repeat(36)}`);
 
 const UNIT_LABEL: Record<LimitFlag['unit'], string> = { count: '<n>', bytes: '<bytes>', seconds: '<seconds>', 'per-second': '<n/s>', 'per-minute': '<n/min>' };
 const limitHelp = LIMIT_FLAGS.map((l) => {
   const head = `  --${l.flag} ${UNIT_LABEL[l.unit]}`;
-  return `${head.padEnd(36)}${l.help}\n${' '.repeat(36)}[${l.env}] (default ${l.shown}; ${l.min}..${l.max})`;
+  return `${helpColumn(head)}${l.help}\n${' '.repeat(36)}[${l.env}] (default ${l.shown}; ${l.min}..${l.max})`;
 }).join('\n');
 
 export const USAGE = `Usage: tsx relay/cli.ts [options]
@@ -104,11 +130,22 @@ Options (environment variable in brackets):
                            [SIDEBAND_RELAY_METRICS_TOKEN] (default: /metrics open; prefer the variable)
   --trust-proxy            per-IP limits use the last X-Forwarded-For entry; only behind a proxy that
                            sets it [SIDEBAND_RELAY_TRUST_PROXY=1] (default off: the socket address)
+  --backplane <kind>       memory (one process, the default) or redis (several nodes sharing one Redis)
+                           [SIDEBAND_RELAY_BACKPLANE]
+  --redis <url>            redis:// or rediss:// URL of the Redis 7+ (or Valkey) backplane, required with
+                           --backplane redis [SIDEBAND_RELAY_REDIS_URL]
+  --node-id <id>           this node's id in the cluster, 1..64 of A-Z a-z 0-9 . _ - [SIDEBAND_RELAY_NODE_ID]
+                           (default: <hostname>-<pid>)
+  --control-plane-url <u>  this node is not the control-plane writer: forward the /v1 API and the JWKS to
+                           that URL and verify tokens against its JWKS [SIDEBAND_RELAY_CONTROL_PLANE_URL]
   --debug                  diagnostic text in Control frames, debug logs [SIDEBAND_RELAY_DEBUG=1]
   --help                   show this text
 
 Limits (whole numbers unless seconds; a value outside the range exits 2):
 ${limitHelp}
+
+Cluster timers (with --backplane redis; renew < TTL and heartbeat < dead-after, else exit 2):
+${timerHelp}
 `;
 
 export type CliCommand = { kind: 'help' } | { kind: 'run'; options: RelayOptions };
@@ -127,6 +164,11 @@ const VALUE_FLAGS: ReadonlyMap<string, string> = new Map([
   ['data-dir', 'SIDEBAND_RELAY_DATA_DIR'],
   ['web-app-url', 'SIDEBAND_RELAY_WEB_APP_URL'],
   ['metrics-token', 'SIDEBAND_RELAY_METRICS_TOKEN'],
+  ['backplane', 'SIDEBAND_RELAY_BACKPLANE'],
+  ['redis', 'SIDEBAND_RELAY_REDIS_URL'],
+  ['node-id', 'SIDEBAND_RELAY_NODE_ID'],
+  ['control-plane-url', 'SIDEBAND_RELAY_CONTROL_PLANE_URL'],
+  ...CLUSTER_TIMER_FLAGS.map((t): [string, string] => [t.flag, t.env]),
   ...LIMIT_FLAGS.map((l): [string, string] => [l.flag, l.env]),
 ]);
 const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(['debug', 'help', 'quick-connect', 'trust-proxy']);
@@ -213,7 +255,41 @@ export function parseRelayArgs(argv: readonly string[], env: Readonly<Record<str
   if (webAppUrl !== undefined) options.webAppUrl = httpUrl('web-app-url', webAppUrl);
   if (flags.has('quick-connect') || envFlag(env, 'SIDEBAND_RELAY_QUICK_CONNECT')) options.quickConnect = true;
   options.debug = flags.has('debug') || envFlag(env, 'SIDEBAND_RELAY_DEBUG');
+  const controlPlaneUrl = get('control-plane-url');
+  if (controlPlaneUrl !== undefined) options.controlPlaneUrl = httpUrl('control-plane-url', controlPlaneUrl);
+  parseCluster(get, options);
   return { kind: 'run', options };
+}
+
+/** --backplane, --redis, --node-id and the timers, checked together (a typo never starts a half cluster). */
+function parseCluster(get: (name: string) => string | undefined, options: RelayOptions): void {
+  const backplane = get('backplane') ?? 'memory';
+  if (backplane !== 'memory' && backplane !== 'redis') throw new CliUsageError(`--backplane must be memory or redis, got ${quote(backplane)}`);
+  const redis = get('redis');
+  const nodeId = get('node-id');
+  const timers: Partial<ClusterTimers> = {};
+  for (const t of CLUSTER_TIMER_FLAGS) {
+    const text = get(t.flag);
+    if (text !== undefined) timers[t.field] = seconds(t.flag, text, t.max);
+  }
+  if (backplane === 'memory') {
+    const stray = redis !== undefined ? 'redis' : nodeId !== undefined ? 'node-id' : Object.keys(timers).length > 0 ? CLUSTER_TIMER_FLAGS.find((t) => timers[t.field] !== undefined)!.flag : undefined;
+    if (stray !== undefined) throw new CliUsageError(`--${stray} needs --backplane redis`);
+    return;
+  }
+  if (redis === undefined) throw new CliUsageError('--backplane redis needs --redis <url>');
+  let url: URL | undefined;
+  try {
+    url = new URL(redis);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || !url.hostname) throw new CliUsageError('--redis must be a redis:// or rediss:// URL');
+  if (nodeId !== undefined && !NODE_ID_PATTERN.test(nodeId)) throw new CliUsageError('--node-id must be 1..64 characters of A-Z a-z 0-9 . _ -');
+  const merged = { ...DEFAULT_CLUSTER_TIMERS, ...timers };
+  if (merged.leaseRenewMs >= merged.leaseTtlMs) throw new CliUsageError('--lease-renew must be shorter than --lease-ttl');
+  if (merged.heartbeatMs >= merged.deadAfterMs) throw new CliUsageError('--node-heartbeat must be shorter than --node-dead-after');
+  options.cluster = { backplane: 'redis', redisUrl: redis, ...(nodeId !== undefined && { nodeId }), ...(Object.keys(timers).length > 0 && { timers }) };
 }
 
 function envFlag(env: Readonly<Record<string, string | undefined>>, name: string): boolean {

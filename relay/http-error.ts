@@ -30,7 +30,9 @@ export const HttpErrorStatus = {
   too_many_sessions: 429,
   rate_limited: 429,
   internal_error: 500,
+  control_plane_unavailable: 502,
   jwks_unavailable: 503,
+  backplane_unavailable: 503,
   store_full: 503,
 } as const;
 export type HttpErrorCode = keyof typeof HttpErrorStatus;

@@ -23,3 +23,5 @@ export { DEFAULT_SIGNING_KEY_OVERLAP_MS } from './control-plane/signing-keys.js'
 export { HttpError, HttpErrorStatus, type HttpErrorCode } from './http-error.js';
 export { RelayMetrics } from './metrics.js';
 export { silentLogger, jsonLineLogger, redactUrl, type RelayLogger } from './logger.js';
+export { DEFAULT_CLUSTER_TIMERS, type ClusterOptions, type ClusterTimers } from './cluster/cluster-options.js';
+export type { Backplane } from './cluster/backplane.js';

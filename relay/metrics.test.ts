@@ -46,6 +46,7 @@ describe('relay metrics', () => {
 
     a.peer.ws.close();
     await eventually(() => t.relay.metrics.render().includes('sbrp_relay_connections{role="client"} 1'));
+    expect(t.relay.metrics.render()).toContain('sbrp_relay_sessions_closed_total{reason="client_left"} 1');
     // Nothing in the exposition is a token, a key or a payload.
     expect(text).not.toMatch(/eyJ|sbk_|sba_/);
   });

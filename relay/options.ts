@@ -1,4 +1,5 @@
 import { HEADER_LENGTH, MAX_PAYLOAD } from '../protocol/codes.js';
+import { resolveClusterOptions, type ClusterOptions, type ResolvedClusterOptions } from './cluster/cluster-options.js';
 import type { ControlPlaneStore } from './control-plane/store.js';
 import type { RelayLogger } from './logger.js';
 
@@ -75,6 +76,13 @@ export interface RelayLimits {
   maxLogLines: number;
   /** Window of `maxLogLines`. */
   logIntervalMs: number;
+  /**
+   * Cluster: bytes one session may have in flight over the Redis hop per direction before the
+   * receiving node returns credit (scale-out.md §6); keeps a stalled node's pubsub buffer bounded.
+   */
+  crossNodeWindowBytes: number;
+  /** Cluster: a session out of credit this long ends with `backpressure`, as a slow local socket does. */
+  crossNodeStallTimeoutMs: number;
 }
 
 export interface RelayOptions {
@@ -125,6 +133,16 @@ export interface RelayOptions {
    * header: otherwise any client could pick its own address. Default false.
    */
   trustProxy?: boolean;
+  /**
+   * Several relay processes on one Redis (scale-out.md): `{ backplane: 'redis', redisUrl, nodeId }`.
+   * Default: the single-process `memory` backplane.
+   */
+  cluster?: ClusterOptions;
+  /**
+   * This node is not the control-plane writer: `/v1/…` API routes and `/.well-known/jwks.json`
+   * are forwarded to this base URL, and tokens are verified against its JWKS (unless `jwksUrl`).
+   */
+  controlPlaneUrl?: string;
   /** Clock in epoch milliseconds (tests). */
   now?: () => number;
 }
@@ -153,6 +171,8 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = Object.freeze({
   maxTrackedIps: 10_000,
   maxLogLines: 100,
   logIntervalMs: 10_000,
+  crossNodeWindowBytes: 256 * 1024,
+  crossNodeStallTimeoutMs: 10_000,
 });
 
 export const DEFAULTS = Object.freeze({
@@ -179,6 +199,8 @@ export interface ResolvedRelayOptions {
   webAppUrl: string | undefined;
   metricsToken: string | undefined;
   trustProxy: boolean;
+  cluster: ResolvedClusterOptions;
+  controlPlaneUrl: string | undefined;
   now: () => number;
 }
 
@@ -209,7 +231,7 @@ export function resolveOptions(options: RelayOptions): ResolvedRelayOptions {
     adminKey: options.adminKey,
     publicUrl: options.publicUrl,
     issuer: options.issuer ?? options.publicUrl ?? DEFAULTS.issuer,
-    jwksUrl: options.jwksUrl,
+    jwksUrl: options.jwksUrl ?? (options.controlPlaneUrl ? new URL('/.well-known/jwks.json', options.controlPlaneUrl).toString() : undefined),
     allowedOrigins: options.allowedOrigins ? new Set(options.allowedOrigins) : undefined,
     graceMs,
     limits,
@@ -219,6 +241,8 @@ export function resolveOptions(options: RelayOptions): ResolvedRelayOptions {
     webAppUrl: options.webAppUrl,
     metricsToken: options.metricsToken,
     trustProxy: options.trustProxy ?? false,
+    cluster: resolveClusterOptions(options.cluster),
+    controlPlaneUrl: options.controlPlaneUrl,
     now: options.now ?? Date.now,
   };
 }

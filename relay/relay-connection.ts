@@ -121,6 +121,11 @@ export class RelayConnection {
     this.handlers = handlers;
   }
 
+  /** A socket on this node (DaemonLink); a getter, so no per-connection field. */
+  get remote(): false {
+    return false;
+  }
+
   get isOpen(): boolean {
     return !this.closed;
   }

@@ -2,6 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
+import type { Backplane } from './cluster/backplane.js';
+import { createControlPlaneProxy } from './cluster/control-plane-proxy.js';
+import { MemoryBackplane } from './cluster/memory-backplane.js';
 import { newAdminKey } from './control-plane/api-keys.js';
 import { ControlPlane } from './control-plane/control-plane.js';
 import { createControlPlaneApi, MethodNotAllowed } from './control-plane/http-api.js';
@@ -71,6 +74,11 @@ export async function startRelay(relayOptions: RelayOptions = {}): Promise<Relay
 
 async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, logger: BoundedLogger, store: ControlPlaneStore): Promise<RelayServer> {
   const metrics = new RelayMetrics();
+  const onRevoked = (sub: string): void => {
+    const closed = router.revokePrincipal(sub);
+    logger.info('principal revoked', { sessionsClosed: closed });
+  };
+  const backplane = await createBackplane(options, metrics, logger, onRevoked);
   const router = new SessionRouter({
     graceMs: options.graceMs,
     limits: options.limits,
@@ -79,13 +87,47 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
     metrics,
     logger,
     now: options.now,
+    ...(backplane.routerHooks && { cluster: backplane.routerHooks }),
   });
+  try {
+    await backplane.start(router);
+  } catch (error) {
+    await backplane.close();
+    throw error;
+  }
+  try {
+    return await listen(relayOptions, options, logger, store, metrics, router, backplane);
+  } catch (error) {
+    router.close();
+    await backplane.close();
+    throw error;
+  }
+}
+
+/** The memory backplane unless a cluster is asked for; ioredis is loaded only then. */
+async function createBackplane(options: ResolvedRelayOptions, metrics: RelayMetrics, logger: BoundedLogger, onRevoked: (sub: string) => void): Promise<Backplane> {
+  const cluster = options.cluster;
+  if (cluster.backplane === 'memory') return new MemoryBackplane(onRevoked);
+  const { RedisBackplane } = await import('./cluster/redis-backplane.js');
+  return new RedisBackplane({
+    redisUrl: cluster.redisUrl!, nodeId: cluster.nodeId, timers: cluster.timers,
+    maxSessionsPerDaemon: options.limits.maxSessionsPerDaemon, metrics, logger, onRevoked,
+    flow: { windowBytes: options.limits.crossNodeWindowBytes, stallTimeoutMs: options.limits.crossNodeStallTimeoutMs },
+    maxQueuedBytes: options.limits.maxBufferedBytes,
+    maxPendingUpgrades: options.limits.maxConnections,
+  });
+}
+
+async function listen(
+  relayOptions: RelayOptions, options: ResolvedRelayOptions, logger: BoundedLogger, store: ControlPlaneStore,
+  metrics: RelayMetrics, router: SessionRouter, backplane: Backplane,
+): Promise<RelayServer> {
   // Known once the server listens (port 0); only read by requests, which come after that.
   let baseUrl = '';
   const controlPlane = await ControlPlane.create({
     store,
     issuer: options.issuer,
-    isOnline: (did) => router.isOnline(did),
+    isOnline: (did) => backplane.isOnline(did),
     quickConnect: options.quickConnect,
     pairingLimits: {
       quickConnectsPerMinute: options.limits.quickConnectsPerMinute,
@@ -98,12 +140,12 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
     },
     now: options.now,
   });
-  // Revocation reaches the data plane through the store's events (in process now; a shared
-  // store such as Redis would carry them from other nodes).
+  // Revocation reaches the data plane through the store's events, and every other node through
+  // the backplane (which also closes this node's sessions of that principal).
   const unsubscribe = store.subscribe((event) => {
     if (event.type !== 'device_revoked') return;
-    const closed = router.revokePrincipal(devicePrincipal(event.deviceId));
-    logger.info('device revoked', { deviceId: event.deviceId, daemonId: event.daemonId, sessionsClosed: closed });
+    logger.info('device revoked', { deviceId: event.deviceId, daemonId: event.daemonId });
+    backplane.revoke(devicePrincipal(event.deviceId), (MAX_CLIENT_LIFETIME_S + 2 * CLOCK_SKEW_S) * 1000);
   });
   const verifier = new TokenVerifier({
     issuer: options.issuer,
@@ -126,6 +168,7 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
     now: options.now,
     onClosed: (closed) => {
       connections.delete(closed);
+      backplane.connectionClosed(closed);
       const { role, token } = closed;
       logger.info(`${role} disconnected`, { connection: closed.id, daemonId: token.did, ...(role === 'client' && { sessionId: token.sid!.toString(10) }) });
     },
@@ -153,18 +196,22 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
     verifier,
     controlPlane,
     router,
+    backplane,
+    remoteControlPlane: options.controlPlaneUrl !== undefined,
     wss,
     metrics,
     logger,
     openConnections: () => connections.size,
-    accept: (ws, role, token, registered) => {
+    accept: (ws, role, token, registered, admission) => {
       const conn = new RelayConnection(ws, role, token, connectionContext);
       connections.add(conn);
       metrics.connectionsAccepted++;
       // Ids only, never the token (sbrp.md §4).
       logger.info(`${role} connected`, { connection: conn.id, daemonId: token.did, ...(role === 'client' && { sessionId: token.sid!.toString(10) }) });
+      backplane.accepting(conn, admission);
       if (role === 'daemon') router.attachDaemon(conn);
       else router.attachClient(conn, registered);
+      backplane.accepted(conn, admission);
     },
   });
 
@@ -175,13 +222,18 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
   const limiterFor = (path: string): IpRateLimiter | undefined =>
     path === '/v1/quick-connect/redeem' ? redeemLimiter : path === '/v1/devices/challenge' || path === '/v1/tokens/device' ? deviceAuthLimiter : undefined;
   const metricsTokenHash = options.metricsToken === undefined ? undefined : sha256(options.metricsToken);
+  // Not the control-plane writer: its API is answered by the writer (one store, single-use codes).
+  const forward = options.controlPlaneUrl === undefined ? undefined
+    : createControlPlaneProxy({ target: options.controlPlaneUrl, maxBodyBytes: options.limits.maxBodyBytes });
 
   const handleRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0]!;
     try {
       if (path === '/healthz') {
         if (req.method !== 'GET' && req.method !== 'HEAD') throw new MethodNotAllowed('GET');
-        sendJson(res, 200, { ok: true });
+        // Not green while Redis is unreachable or the inbox subscriber is deaf (scale-out.md §5).
+        if (backplane.healthy()) sendJson(res, 200, { ok: true });
+        else sendJson(res, 503, { ok: false, error: { code: 'backplane_unavailable', message: 'cluster backplane unavailable' } });
       } else if (path === '/metrics') {
         if (req.method !== 'GET') throw new MethodNotAllowed('GET');
         if (metricsTokenHash !== undefined) {
@@ -203,6 +255,7 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
         if (!api.handles(path)) throw new HttpError('not_found', 'no such route');
         if (cors.action === 'refuse') throw new HttpError('forbidden', 'origin not allowed');
         if (cors.action === 'preflight') res.writeHead(204).end();
+        else if (forward) await forward(req, res);
         else {
           const limiter = limiterFor(path);
           const key = limiter && clientAddressKey(req, options.trustProxy);
@@ -280,6 +333,7 @@ async function start(relayOptions: RelayOptions, options: ResolvedRelayOptions, 
         gate.close();
         server.off('upgrade', gate.handle);
         for (const conn of [...connections]) conn.terminate();
+        await backplane.close();
         wss.close();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();

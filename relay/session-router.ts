@@ -4,8 +4,9 @@ import { parseSignal } from '../protocol/frames.js';
 import { HeldFrames } from './held-frames.js';
 import type { HttpErrorCode } from './http-error.js';
 import type { RelayLogger } from './logger.js';
-import type { RelayMetrics, SessionStateName } from './metrics.js';
+import type { RelayMetrics, SessionCloseReason, SessionStateName } from './metrics.js';
 import type { RelayLimits } from './options.js';
+import type { DaemonLink } from './daemon-link.js';
 import { CloseCode, type ConnectionHandlers, type RelayConnection } from './relay-connection.js';
 import { RESUME_SCOPE } from './token-verifier.js';
 import { UsedSids } from './used-sids.js';
@@ -22,7 +23,7 @@ interface Session {
 /** A daemon id the relay knows: its one connection (if online) and the sessions it carries. */
 interface DaemonEntry {
   readonly did: string;
-  conn: RelayConnection | undefined;
+  conn: DaemonLink | undefined;
   readonly sessions: Map<bigint, Session>;
   /** Grace timer while the daemon is away, or the deadline for pending sessions once it is back. */
   timer: NodeJS.Timeout | undefined;
@@ -49,7 +50,7 @@ class DaemonHandlers implements ConnectionHandlers {
   constructor(
     private readonly router: SessionRouter,
     private readonly entry: DaemonEntry,
-    private readonly conn: RelayConnection,
+    private readonly conn: DaemonLink,
   ) {}
 
   frame(frame: Frame, raw: Buffer): void {
@@ -71,6 +72,19 @@ export interface SessionRouterOptions {
   metrics: RelayMetrics;
   logger: RelayLogger;
   now: () => number;
+  /** Set by a cluster backplane; absent on a single node, where nothing below changes. */
+  cluster?: RouterClusterHooks;
+}
+
+/** How the router reaches sessions it does not hold itself (cluster/redis-backplane.ts). */
+export interface RouterClusterHooks {
+  /**
+   * A frame from a daemon socket on this node for a SessionID the router has no session for:
+   * true when it belongs to a client on another node and was sent on its way.
+   */
+  daemonFrame(did: string, conn: DaemonLink, frame: Frame, raw: Buffer): boolean;
+  /** A local client session ended (any reason): the cluster registry forgets it. */
+  sessionClosed(did: string, sid: bigint): void;
 }
 
 /**
@@ -119,8 +133,50 @@ export class SessionRouter {
     return undefined;
   }
 
-  /** A new daemon connection; a previous one of the same daemon is replaced (exactly one owner). */
-  attachDaemon(conn: RelayConnection): void {
+  /** Whether the router holds sessions or a connection for `did` (cluster: who must hear of a new owner). */
+  hasDaemonEntry(did: string): boolean {
+    return this.daemons.has(did);
+  }
+
+  /** The daemon link `did` is reached through here, if any. */
+  daemonLink(did: string): DaemonLink | undefined {
+    return this.daemons.get(did)?.conn;
+  }
+
+  /** SessionIDs of the local client sessions of `did` (cluster: session registry refresh). */
+  sessionIdsOf(did: string): bigint[] {
+    return [...(this.daemons.get(did)?.sessions.keys() ?? [])];
+  }
+
+  /** Whether `sid` is a local client session of `did`. */
+  hasSession(did: string, sid: bigint): boolean {
+    return this.sessions.get(sid)?.did === did;
+  }
+
+  /** SessionIDs used on this node with the epoch ms until which each stays single-use. */
+  usedSidEntries(): IterableIterator<[bigint, number]> {
+    return this.usedSids.entries();
+  }
+
+  /** Daemon ids that have local client sessions. */
+  daemonIdsWithSessions(): string[] {
+    return [...this.daemons.values()].filter((e) => e.sessions.size > 0).map((e) => e.did);
+  }
+
+  /**
+   * Ends one session with a terminal Control to its client (cluster: a frame was lost on the
+   * Redis hop, so the session must break loudly, scale-out.md §5). The daemon hears
+   * `session_ended` as for any client that leaves. Returns whether the session existed.
+   */
+  failSession(sid: bigint, code: 'internal_error' | 'backpressure'): boolean {
+    const session = this.sessions.get(sid);
+    if (!session) return false;
+    session.client.fail(code, 0n, 'cross-node delivery failed');
+    return true;
+  }
+
+  /** A new daemon connection or link; a previous one of the same daemon is replaced (exactly one owner). */
+  attachDaemon(conn: DaemonLink): void {
     const did = conn.token.did;
     // Closing the old owner runs daemonLeft synchronously: its sessions pause, then resume below.
     this.daemons.get(did)?.conn?.close(CloseCode.replaced, 'replaced by a newer connection');
@@ -220,7 +276,8 @@ export class SessionRouter {
   fromClient(session: Session, frame: Frame, raw: Buffer): void {
     // sbrp.md §1 Decision: a client frame for another SessionID is terminal for that client.
     if (frame.sessionId !== session.sid) return session.client.fail('session_not_found', frame.sessionId);
-    if (session.state === 'active') {
+    // Held frames go first (a cross-node link out of credit holds them while the session stays active).
+    if (session.state === 'active' && session.held.size === 0) {
       const daemon = this.daemons.get(session.did)?.conn;
       if (daemon?.trySend(raw)) {
         this.options.metrics.forwarded('client_to_daemon', raw.length);
@@ -234,9 +291,11 @@ export class SessionRouter {
   }
 
   /** @internal Via DaemonHandlers. */
-  fromDaemon(entry: DaemonEntry, conn: RelayConnection, frame: Frame, raw: Buffer): void {
+  fromDaemon(entry: DaemonEntry, conn: DaemonLink, frame: Frame, raw: Buffer): void {
     if (entry.conn !== conn) return;
     const session = entry.sessions.get(frame.sessionId);
+    // Only on a miss: a session whose client is on another node (a cluster owner's work).
+    if (!session && this.options.cluster?.daemonFrame(entry.did, conn, frame, raw)) return;
     if (frame.type === FrameType.Signal) {
       if (!session) return conn.sendControl('session_not_found', frame.sessionId);
       const { signal } = parseSignal(frame);
@@ -254,22 +313,36 @@ export class SessionRouter {
   private resume(entry: DaemonEntry, session: Session): void {
     session.state = 'active';
     session.client.sendControl('session_resumed', session.sid);
-    // Flush in order; if the daemon turns out slow it is closed and the session pauses again
-    // with the unsent frames still held.
-    for (let next = session.held.peek(); next && session.state === 'active'; next = session.held.peek()) {
-      if (!entry.conn?.trySend(next)) break;
-      this.options.metrics.forwarded('client_to_daemon', next.length);
-      session.held.shift();
-    }
-    if (session.state === 'active') session.client.release('session');
+    this.flushHeld(entry, session);
     if (entry.conn && ![...entry.sessions.values()].some((s) => s.state === 'pending')) {
       clearTimeout(entry.timer);
       entry.timer = undefined;
     }
   }
 
+  /**
+   * Sends held frames in order and reads the client again once none is left. If the daemon turns
+   * out slow it is closed and the session pauses with the unsent frames still held; a cluster link
+   * out of credit keeps them until `drainHeld` (credit returned).
+   */
+  private flushHeld(entry: DaemonEntry, session: Session): void {
+    for (let next = session.held.peek(); next && session.state === 'active'; next = session.held.peek()) {
+      if (!entry.conn?.trySend(next)) return;
+      this.options.metrics.forwarded('client_to_daemon', next.length);
+      session.held.shift();
+    }
+    if (session.state === 'active') session.client.release('session');
+  }
+
+  /** Cluster: credit came back for `sid`; frames held for want of it go now. */
+  drainHeld(sid: bigint): void {
+    const session = this.sessions.get(sid);
+    const entry = session && this.daemons.get(session.did);
+    if (session?.state === 'active' && entry) this.flushHeld(entry, session);
+  }
+
   /** @internal Via DaemonHandlers. */
-  daemonLeft(entry: DaemonEntry, conn: RelayConnection): void {
+  daemonLeft(entry: DaemonEntry, conn: DaemonLink): void {
     if (entry.conn !== conn || this.closed) return;
     entry.conn = undefined;
     clearTimeout(entry.timer);
@@ -302,10 +375,10 @@ export class SessionRouter {
   /** @internal Via ClientHandlers. */
   clientLeft(session: Session): void {
     if (this.closed || this.sessions.get(session.sid) !== session) return; // relay closing, or already expired
-    const entry = this.daemons.get(session.did);
+    // sbrp.md §4: client leaves → session_ended to the daemon (when there is one to tell). Told
+    // before the removal, which closes a cluster link that carried only this session.
+    this.daemons.get(session.did)?.conn?.sendControl('session_ended', session.sid);
     this.removeSession(session, 'client_left');
-    // sbrp.md §4: client leaves → session_ended to the daemon (when there is one to tell).
-    if (entry?.conn) entry.conn.sendControl('session_ended', session.sid);
   }
 
   private expire(session: Session): void {
@@ -313,14 +386,19 @@ export class SessionRouter {
     session.client.fail('session_expired', session.sid);
   }
 
-  private removeSession(session: Session, reason: string): void {
+  private removeSession(session: Session, reason: SessionCloseReason): void {
+    this.options.metrics.sessionClosed(reason);
     this.options.logger.info('session closed', { daemonId: session.did, sessionId: session.sid.toString(10), reason });
     this.sessions.delete(session.sid);
     session.held.clear();
+    this.options.cluster?.sessionClosed(session.did, session.sid);
     const entry = this.daemons.get(session.did);
     if (!entry) return;
     entry.sessions.delete(session.sid);
-    if (!entry.conn && entry.sessions.size === 0) this.dropEntry(entry);
+    if (entry.sessions.size !== 0) return;
+    if (!entry.conn) this.dropEntry(entry);
+    // A link to another node is kept only while sessions use it; closing it drops the entry.
+    else if (entry.conn.remote) entry.conn.close();
   }
 
   private dropEntry(entry: DaemonEntry): void {

@@ -1,6 +1,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import type { Admission, Backplane } from './cluster/backplane.js';
 import type { ControlPlane } from './control-plane/control-plane.js';
 import { HttpError } from './http-error.js';
 import { bearerToken } from './json-body.js';
@@ -18,13 +19,21 @@ export interface UpgradeGateDeps {
   verifier: TokenVerifier;
   controlPlane: ControlPlane;
   router: SessionRouter;
+  /** Cluster-wide checks (sid, session limit, owner lease); the memory backplane admits all. */
+  backplane: Backplane;
+  /**
+   * The control-plane writer is another node (`--control-plane-url`): this node's store knows
+   * no daemons or devices, so a valid token stands for a registered daemon and revocations come
+   * from the backplane.
+   */
+  remoteControlPlane: boolean;
   wss: WebSocketServer;
   metrics: RelayMetrics;
   logger: RelayLogger;
   /** Open connections right now (for the connection limit). */
   openConnections: () => number;
   /** Wraps an accepted socket and hands it to the router. */
-  accept: (ws: WebSocket, role: Role, token: VerifiedToken, daemonRegistered: boolean) => void;
+  accept: (ws: WebSocket, role: Role, token: VerifiedToken, daemonRegistered: boolean, admission: Admission) => void;
 }
 
 /**
@@ -88,10 +97,13 @@ export class UpgradeGate {
         const message = options.debug ? `token rejected: ${error.reason}` : 'token rejected';
         return this.refuse(req, socket, new HttpError(error.code, message), error.reason);
       }
-      registered = await this.deps.controlPlane.hasDaemon(token.did);
-      // A device token stays usable for its minute unless the device is revoked meanwhile.
-      if (token.role === 'client' && !(await this.deps.controlPlane.pairing.principalAllowed(token.sub, token.did))) {
-        return this.refuse(req, socket, new HttpError('forbidden', 'device revoked'));
+      if (this.deps.remoteControlPlane) registered = true;
+      else {
+        registered = await this.deps.controlPlane.hasDaemon(token.did);
+        // A device token stays usable for its minute unless the device is revoked meanwhile.
+        if (token.role === 'client' && !(await this.deps.controlPlane.pairing.principalAllowed(token.sub, token.did))) {
+          return this.refuse(req, socket, new HttpError('forbidden', 'device revoked'));
+        }
       }
     } finally {
       this.pending.delete(socket);
@@ -100,18 +112,35 @@ export class UpgradeGate {
     if (token.role === 'daemon' && (!registered || token.sub !== token.did)) {
       return this.refuse(req, socket, new HttpError('forbidden', 'daemon not registered'));
     }
+    // Cluster-wide checks and the daemon's lease, still before the upgrade (sbrp.md §5: 409/429).
+    this.pending.add(socket);
+    let admission: Admission;
+    try {
+      admission = await this.deps.backplane.admit(token);
+    } finally {
+      this.pending.delete(socket);
+    }
+    if (admission.refusal) return this.refuse(req, socket, new HttpError(admission.refusal, REFUSALS[admission.refusal] ?? admission.refusal));
+    if (this.closed || socket.destroyed) {
+      this.deps.backplane.abandon(token, admission);
+      return;
+    }
     // From here to the router everything runs synchronously (ws completes an upgrade without
     // awaiting when there is no verifyClient and no compression), so these checks cannot race.
     if (this.deps.openConnections() >= options.limits.maxConnections) {
+      this.deps.backplane.abandon(token, admission);
       return this.refuse(req, socket, new HttpError('too_many_connections', 'connection limit reached'));
     }
     if (token.role === 'client') {
       const refusal = this.deps.router.admitClient(token.did, token.sid!, token.sub);
-      if (refusal) return this.refuse(req, socket, new HttpError(refusal, REFUSALS[refusal] ?? refusal));
+      if (refusal) {
+        this.deps.backplane.abandon(token, admission);
+        return this.refuse(req, socket, new HttpError(refusal, REFUSALS[refusal] ?? refusal));
+      }
     }
     socket.off('error', ignoreSocketError);
     this.deps.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.deps.accept(ws, token.role, token, registered);
+      this.deps.accept(ws, token.role, token, registered, admission);
     });
   }
 
@@ -134,7 +163,10 @@ export class UpgradeGate {
   }
 }
 
-const REFUSALS: Partial<Record<string, string>> = { sid_in_use: 'sid already used', too_many_sessions: 'session limit reached', forbidden: 'device revoked' };
+const REFUSALS: Partial<Record<string, string>> = {
+  sid_in_use: 'sid already used', too_many_sessions: 'session limit reached', forbidden: 'device revoked',
+  backplane_unavailable: 'cluster backplane unavailable',
+};
 
 function ignoreSocketError(): void {
   // A peer that resets during authentication is not an error of the relay.

@@ -7,38 +7,43 @@
 export class UsedSids {
   private readonly max: number;
   /** sid → epoch ms after which the token carrying it can no longer be accepted. */
-  private readonly entries = new Map<bigint, number>();
+  private readonly untilBySid = new Map<bigint, number>();
 
   constructor(max: number) {
     this.max = max;
   }
 
   remember(sid: bigint, untilMs: number): void {
-    this.entries.delete(sid);
-    if (this.entries.size >= this.max) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
+    this.untilBySid.delete(sid);
+    if (this.untilBySid.size >= this.max) {
+      const oldest = this.untilBySid.keys().next().value;
+      if (oldest !== undefined) this.untilBySid.delete(oldest);
     }
-    this.entries.set(sid, untilMs);
+    this.untilBySid.set(sid, untilMs);
   }
 
   has(sid: bigint, nowMs: number): boolean {
-    const until = this.entries.get(sid);
+    const until = this.untilBySid.get(sid);
     if (until === undefined) return false;
     if (until > nowMs) return true;
-    this.entries.delete(sid);
+    this.untilBySid.delete(sid);
     return false;
   }
 
   /** Drops expired entries from the front (insertion order is close to expiry order). */
   prune(nowMs: number): void {
-    for (const [sid, until] of this.entries) {
+    for (const [sid, until] of this.untilBySid) {
       if (until > nowMs) break;
-      this.entries.delete(sid);
+      this.untilBySid.delete(sid);
     }
   }
 
+  /** Every remembered sid with the epoch ms it is remembered until (cluster: re-written to an emptied Redis). */
+  entries(): IterableIterator<[bigint, number]> {
+    return this.untilBySid.entries();
+  }
+
   get size(): number {
-    return this.entries.size;
+    return this.untilBySid.size;
   }
 }

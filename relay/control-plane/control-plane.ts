@@ -15,7 +15,7 @@ export interface ControlPlaneOptions {
   /** `iss` of every token. */
   issuer: string;
   /** Whether a daemon currently holds a relay connection (for `GET /v1/daemons/:id`). */
-  isOnline?: (daemonId: string) => boolean;
+  isOnline?: (daemonId: string) => boolean | Promise<boolean>;
   /** Presence token lifetime in seconds. Default 3600 (sbrp.md §5: about 1 h). */
   presenceLifetimeS?: number;
   /** Client session token lifetime in seconds. Default 60; at most 300 (sbrp.md §5). */
@@ -82,7 +82,7 @@ export class ControlPlane {
   private readonly store: ControlPlaneStore;
   private readonly ring: SigningKeyRing;
   private readonly issuerSigner: TokenIssuer;
-  private readonly isOnline: (daemonId: string) => boolean;
+  private readonly isOnline: (daemonId: string) => boolean | Promise<boolean>;
   private readonly presenceLifetimeS: number;
   private readonly sessionLifetimeS: number;
   private readonly signingKeyOverlapMs: number;
@@ -178,7 +178,7 @@ export class ControlPlane {
   async getDaemon(daemonId: string): Promise<DaemonInfo | undefined> {
     const record = await this.store.getDaemon(daemonId);
     if (!record) return undefined;
-    return { daemonId, identityPublicKey: record.identityPublicKey, label: record.label, online: this.isOnline(daemonId) };
+    return { daemonId, identityPublicKey: record.identityPublicKey, label: record.label, online: await this.isOnline(daemonId) };
   }
 
   /**

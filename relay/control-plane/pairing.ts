@@ -35,7 +35,8 @@ export interface PairingOptions {
   limits: PairingLimits;
   /** Where devices connect (the answer of a redeem) and where the pairing link points. */
   urls: () => { relayUrl: string; webAppUrl: string };
-  isOnline: (daemonId: string) => boolean;
+  /** Whether the daemon holds a relay socket (on any node of a cluster). */
+  isOnline: (daemonId: string) => boolean | Promise<boolean>;
   daemonIdentityKey: (daemonId: string) => Promise<string | undefined>;
   /** Issues a client token naming `daemonId`, with `principal` as `sub`. */
   issueSessionToken: (daemonId: string, principal: string) => Promise<DeviceTokenResponse>;
@@ -176,7 +177,7 @@ export class Pairing {
     const { daemonId } = consumed.record;
     const identityKey = await this.o.daemonIdentityKey(daemonId);
     if (identityKey === undefined) throw new HttpError('code_not_found', 'no such code, or it was already used');
-    if (!this.o.isOnline(daemonId)) {
+    if (!(await this.o.isOnline(daemonId))) {
       await this.o.store.markQuickConnectOffline(codeHash);
       throw offlineError();
     }
