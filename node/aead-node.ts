@@ -1,5 +1,13 @@
-import { createCipheriv, createDecipheriv } from 'node:crypto';
-import type { Aead } from '../protocol/aead.js';
+import { createCipheriv, createDecipheriv, type CipherChaCha20Poly1305 } from 'node:crypto';
+import { plaintextLength, type Aead } from '../protocol/aead.js';
+
+/** Encrypts one piece into `out` at `offset`; returns the offset after it. */
+function sealPiece(cipher: CipherChaCha20Poly1305, piece: Uint8Array, out: Uint8Array, offset: number): number {
+  if (piece.length === 0) return offset;
+  const sealed = cipher.update(piece);
+  out.set(sealed, offset);
+  return offset + sealed.length;
+}
 
 /**
  * ChaCha20-Poly1305 from OpenSSL through node:crypto: the daemon's and Node client's fast
@@ -18,13 +26,15 @@ export const nodeAead: Aead = {
     return out;
   },
   sealInto(key, nonce, plaintext, out) {
-    if (out.length !== plaintext.length + 16) throw new RangeError('sealInto: out must be plaintext.length + 16 bytes');
+    const length = plaintextLength(plaintext);
+    if (out.length !== length + 16) throw new RangeError('sealInto: out must be the plaintext length + 16 bytes');
     const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
-    const head = cipher.update(plaintext);
-    out.set(head, 0);
-    const tail = cipher.final();
-    out.set(tail, head.length);
-    out.set(cipher.getAuthTag(), plaintext.length);
+    // update() takes the pieces in sequence (one keystream), so they are never joined.
+    let offset = 0;
+    if (plaintext instanceof Uint8Array) offset = sealPiece(cipher, plaintext, out, offset);
+    else for (const piece of plaintext) offset = sealPiece(cipher, piece, out, offset);
+    out.set(cipher.final(), offset);
+    out.set(cipher.getAuthTag(), length);
   },
   open(key, nonce, sealed) {
     if (sealed.length < 16) throw new Error('sealed message shorter than the tag');

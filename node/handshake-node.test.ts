@@ -128,7 +128,7 @@ describe('handshake backends', () => {
     const one = new Uint8Array(32);
     one[0] = 1;
     for (const bad of [new Uint8Array(32), one]) {
-      const accept = { identityPublicKey: signer.publicKey, daemonEphemeral: bad, signature: new Uint8Array(64) };
+      const accept = { identityPublicKey: signer.publicKey, daemonEphemeral: bad, signature: new Uint8Array(64) as Uint8Array };
       const client = generateEphemeral(randomBytes, nodeHandshakeCrypto);
       accept.signature = signer.sign(signaturePayload('d', client.publicKey, bad));
       expect(() => clientHandshake('d', client, accept, signer.publicKey, nodeHandshakeCrypto)).toThrow(SbrpError);

@@ -1,8 +1,8 @@
-import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { HEADER_LENGTH, MAX_PAYLOAD } from '../protocol/codes.js';
 import { ConnectionError, type ConnectionErrorCode } from '../web/errors.js';
 import type { OpenRelaySocket, RelaySocket } from '../web/relay-socket.js';
+import { corkForTurn } from './cork-for-turn.js';
 
 export interface OpenRelaySocketOptions {
   /** Time allowed for TCP, TLS and the HTTP upgrade (default 15 s). */
@@ -11,9 +11,6 @@ export interface OpenRelaySocketOptions {
 }
 
 export const RELAY_SOCKET_DEFAULTS = { timeoutMs: 15_000 } as const;
-
-/** The TCP socket under each relay WebSocket (from its `upgrade` response), for corking. */
-const tcpSockets = new WeakMap<WebSocket, Socket>();
 
 /**
  * A masking key of zeros, which `ws` recognises and skips: no copy and XOR of every frame.
@@ -54,7 +51,6 @@ export function openRelaySocket(url: string, token: string, options: OpenRelaySo
       handshakeTimeout: options.timeoutMs ?? RELAY_SOCKET_DEFAULTS.timeoutMs,
       generateMask: zeroMask,
     });
-    ws.once('upgrade', (response) => tcpSockets.set(ws, response.socket));
     let settled = false;
     const settle = (error?: Error): void => {
       if (settled) return;
@@ -151,26 +147,14 @@ export function closeSocket(ws: WebSocket, code = 1000, ms = 1_000): Promise<voi
 
 /**
  * `send` for a relay WebSocket that writes every frame sent in one turn of the event loop
- * (one burst of microtasks) with one system call: the first send corks the TCP socket, a
- * `process.nextTick` uncorks it. Still one frame per WebSocket message (sbrp.md §1); only
- * the socket writes are batched. On loopback each write costs as much as the kernel's whole
- * delivery to the peer, so a response's frames, or a download's pieces, cost one write
- * instead of one each (issue 9 profile: writeBuffer at 12–18% of endpoint CPU).
+ * (one burst of microtasks) with one system call ({@link corkForTurn}). Still one frame per
+ * WebSocket message (sbrp.md §1); only the socket writes are batched, so a response's frames,
+ * or a download's pieces, cost one write instead of one each.
  */
 export function batchedSender(ws: WebSocket, onWritten?: () => void): (frame: Uint8Array) => void {
-  const socket = tcpSockets.get(ws);
-  let corked = false;
-  const uncork = (): void => {
-    corked = false;
-    socket!.uncork();
-  };
   return (frame) => {
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (socket && !corked) {
-      corked = true;
-      socket.cork();
-      process.nextTick(uncork);
-    }
+    corkForTurn(ws);
     ws.send(frame, onWritten);
   };
 }

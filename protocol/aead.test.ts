@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { nobleAead } from './aead.js';
+import { copyPlaintext, nobleAead } from './aead.js';
 import { nodeAead } from '../node/aead-node.js';
 
 describe('AEAD implementations', () => {
@@ -19,6 +19,39 @@ describe('AEAD implementations', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('seal the same bytes from pieces as from the whole plaintext (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 12, maxLength: 12 }),
+        fc.array(fc.uint8Array({ maxLength: 700 }), { maxLength: 6 }),
+        (key, nonce, pieces) => {
+          const whole = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+          let offset = 0;
+          for (const piece of pieces) {
+            whole.set(piece, offset);
+            offset += piece.length;
+          }
+          const expected = nobleAead.seal(key, nonce, whole);
+          for (const aead of [nobleAead, nodeAead]) {
+            const out = new Uint8Array(whole.length + 16);
+            aead.sealInto(key, nonce, pieces, out);
+            expect(out).toEqual(expected);
+          }
+          // The pieces are read, never written (they may be a stream's queued body views).
+          expect(copyPlaintext(pieces)).toEqual(whole);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses an output buffer of the wrong length', () => {
+    const key = new Uint8Array(32);
+    const nonce = new Uint8Array(12);
+    expect(() => nodeAead.sealInto(key, nonce, [new Uint8Array(3), new Uint8Array(4)], new Uint8Array(7 + 15))).toThrow(RangeError);
+    expect(() => nobleAead.sealInto(key, nonce, [new Uint8Array(3), new Uint8Array(4)], new Uint8Array(7 + 15))).toThrow();
   });
 
   it('both refuse a flipped bit anywhere, and a sealed message shorter than the tag', () => {

@@ -7,7 +7,7 @@ import { IdentityKeyChangedError, SbrpError } from './errors.js';
 import { fingerprint } from './fingerprint.js';
 import { bytesEqual, wipe } from './bytes.js';
 import { randomBytes as defaultRandomBytes } from './random.js';
-import type { Aead } from './aead.js';
+import { copyPlaintext, plaintextLength, type Aead, type Plaintext } from './aead.js';
 
 /**
  * Client side of one SBRP session (sbrp.md §2, §4), transport-agnostic: feed it every
@@ -92,7 +92,7 @@ export class ClientSession {
    * Sends one application message. While the daemon is away (paused/pending) messages are
    * held, up to a bound, and sealed only on resume so sequence numbers stay in order.
    */
-  sendMessage(plaintext: Uint8Array): void {
+  sendMessage(plaintext: Plaintext): void {
     if (this.stateValue === 'open') {
       this.seal(plaintext);
       return;
@@ -100,11 +100,13 @@ export class ClientSession {
     if (this.stateValue === 'paused' || this.stateValue === 'pending') {
       const maxMessages = this.options.maxHeldMessages ?? CLIENT_SESSION_DEFAULTS.maxHeldMessages;
       const maxBytes = this.options.maxHeldBytes ?? CLIENT_SESSION_DEFAULTS.maxHeldBytes;
-      if (this.held.length >= maxMessages || this.heldBytes + plaintext.length > maxBytes) {
+      const length = plaintextLength(plaintext);
+      if (this.held.length >= maxMessages || this.heldBytes + length > maxBytes) {
         throw new SbrpError('backpressure', `session paused and ${this.held.length} messages already held`, this.sessionId);
       }
-      this.held.push(plaintext.slice());
-      this.heldBytes += plaintext.length;
+      // A copy of its own: the caller may reuse its buffers once this returns.
+      this.held.push(copyPlaintext(plaintext));
+      this.heldBytes += length;
       return;
     }
     throw new SbrpError('session_not_found', `cannot send in state ${this.stateValue}`, this.sessionId);
@@ -220,7 +222,7 @@ export class ClientSession {
     for (const message of held) this.seal(message);
   }
 
-  private seal(plaintext: Uint8Array): void {
+  private seal(plaintext: Plaintext): void {
     const sealer = this.sealer!;
     if (sealer.exhausted) {
       this.fail(new SbrpError('sequence_error', 'client sequence numbers exhausted', this.sessionId));

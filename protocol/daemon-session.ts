@@ -3,7 +3,7 @@ import { handshakeAcceptFrame, signalFrame } from './frames.js';
 import { daemonHandshake, ephemeralFromPrivate, generateEphemeral, type HandshakeCrypto, type IdentitySigner, type RandomBytes } from './handshake.js';
 import { DataOpener, DataSealer, Direction, type OpenResult } from './data-cipher.js';
 import { SbrpError } from './errors.js';
-import type { Aead } from './aead.js';
+import type { Aead, Plaintext } from './aead.js';
 
 /**
  * Daemon side of one SBRP session: answers HandshakeInit, then seals and opens Data frames
@@ -59,8 +59,8 @@ export class DaemonSession {
     return this.opener.open(payload);
   }
 
-  /** Seals and sends one message to the client. */
-  sendMessage(plaintext: Uint8Array): void {
+  /** Seals and sends one message to the client, whole or in pieces ({@link Plaintext}). */
+  sendMessage(plaintext: Plaintext): void {
     if (!this.sealer || this.closed) throw new SbrpError('session_not_found', 'session is not open', this.sessionId);
     if (this.sealer.exhausted) {
       throw new SbrpError('sequence_error', 'daemon sequence numbers exhausted; session must re-handshake', this.sessionId);

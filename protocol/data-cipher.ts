@@ -1,4 +1,4 @@
-import { nobleAead, type Aead } from './aead.js';
+import { nobleAead, plaintextLength, type Aead, type Plaintext } from './aead.js';
 import { FrameType, HEADER_LENGTH, MAX_PLAINTEXT, MIN_DATA_PAYLOAD, NONCE_LENGTH, TAG_LENGTH } from './codes.js';
 import { writeFrameHeader } from './frame-codec.js';
 import { UINT64_MAX, concatBytes, wipe } from './bytes.js';
@@ -82,14 +82,16 @@ export class DataSealer {
 
   /**
    * Seals the next message as a complete Data frame (header ‖ nonce ‖ ciphertext ‖ tag) built
-   * in one buffer: the send path of both endpoints.
+   * in one buffer: the send path of both endpoints. The plaintext may come in pieces (an inner
+   * header and body views): they are encrypted straight into the frame, never joined.
    */
-  sealFrame(sessionId: bigint, plaintext: Uint8Array): Uint8Array {
+  sealFrame(sessionId: bigint, plaintext: Plaintext): Uint8Array {
     if (this.exhausted) throw new SbrpError('sequence_error', 'sequence numbers exhausted; the session must re-handshake');
-    if (plaintext.length > MAX_PLAINTEXT) {
-      throw new SbrpError('payload_too_large', `plaintext of ${plaintext.length} bytes exceeds ${MAX_PLAINTEXT}`);
+    const length = plaintextLength(plaintext);
+    if (length > MAX_PLAINTEXT) {
+      throw new SbrpError('payload_too_large', `plaintext of ${length} bytes exceeds ${MAX_PLAINTEXT}`);
     }
-    const payloadLength = NONCE_LENGTH + plaintext.length + TAG_LENGTH;
+    const payloadLength = NONCE_LENGTH + length + TAG_LENGTH;
     // Three bytes of slack in front put the ciphertext (frame offset 25) on a 4-byte boundary
     // of the buffer: noble's ChaCha is ~15% slower writing to an unaligned output (npm run bench).
     const frame = new Uint8Array(CIPHERTEXT_ALIGNMENT_SLACK + HEADER_LENGTH + payloadLength).subarray(CIPHERTEXT_ALIGNMENT_SLACK);

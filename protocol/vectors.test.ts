@@ -147,6 +147,10 @@ function checkData(entry: Json, sessionId: bigint, keys: { clientToDaemon: Uint8
     const sealer = new DataSealer(key.slice(), direction, aead);
     sealer.jumpTo(seq);
     expect(toHex(sealer.sealFrame(sessionId, plaintext))).toBe(toHex(frame));
+    // From pieces (an inner header, an empty piece, the rest): the same bytes, never joined first.
+    const pieces = [plaintext.subarray(0, 5), new Uint8Array(0), plaintext.subarray(5)];
+    sealer.jumpTo(seq);
+    expect(toHex(sealer.sealFrame(sessionId, pieces))).toBe(toHex(frame));
     // And back: the stated frame (or ours, when only its hash is stated) decrypts to the plaintext.
     const decoded = decodeFrame(has(entry, 'frame') ? hex(entry.frame) : frame);
     checkDataPayload(decoded);
