@@ -8,7 +8,7 @@
  *                  MessagePort lane vs a hand-written WebSocket with JSON ids through a bare `ws`
  *                  forwarder to a `ws` echo daemon, no encryption, no worker (C).
  *   throughput     download / upload through the worker vs the AEAD ceiling of this browser (noble
- *                  ChaCha20-Poly1305 open / seal of 16 KiB payloads, one thread, in the page); and
+ *                  ChaCha20-Poly1305 open of the daemon's 65 503 B pieces / seal of the worker's 16 KiB pieces, one thread, in the page); and
  *                  vs plain fetch to node:http, for context.
  *   concurrency    5 tabs × 50 concurrent small requests, total time vs the same to node:http
  *                  (report only); small-request p99 while another tab downloads vs idle p99.
@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import type { CDPSession, Page } from 'playwright-core';
 import { quantile, summarize, type BenchFigure, type BenchOptions } from './figure.js';
 import { startBenchStack, type BenchStack } from './browser-stack.js';
+import { FULL_FRAME_LIMITS, STREAM_DEFAULTS } from '../protocol/stream/stream-codes.js';
 
 /** Calls window.bench[fn](...args) in the page. */
 function inPage<T>(page: Page, fn: string, ...args: unknown[]): Promise<T> {
@@ -58,8 +59,13 @@ interface Sizes {
 
 const FULL: Sizes = { rounds: 3, small: 2000, warmup: 50, download: 200 * MiB, upload: 50 * MiB, aead: 64 * MiB, burstTabs: 5, burstRequests: 50, loadedDownload: 200 * MiB, loadedMax: 2000, coldSamples: 5 };
 const QUICK: Sizes = { rounds: 1, small: 50, warmup: 5, download: 4 * MiB, upload: 2 * MiB, aead: 4 * MiB, burstTabs: 5, burstRequests: 50, loadedDownload: 4 * MiB, loadedMax: 50, coldSamples: 2 };
-/** The inner protocol's Data chunk (protocol/stream/stream-codes.ts maxChunk): what the worker opens per frame. */
-const AEAD_CHUNK = 16 * 1024;
+/**
+ * Payload sizes the session really ciphers, so each ceiling is measured on its own direction's
+ * pieces: the daemon sends whole frames (FULL_FRAME_LIMITS, 65 503 bytes), which the worker
+ * opens; the worker seals its own pieces of STREAM_DEFAULTS.maxChunk (16 KiB).
+ */
+const OPEN_CHUNK = FULL_FRAME_LIMITS.maxChunk;
+const SEAL_CHUNK = STREAM_DEFAULTS.maxChunk;
 
 /** One figure from per-round values (median, spread) and per-round baselines (median). */
 function figure(fields: Omit<BenchFigure, 'value' | 'spread' | 'rounds' | 'baseline'>, values: number[], baseline?: { name: string; values: number[] }): BenchFigure {
@@ -100,9 +106,8 @@ async function throughput(tab: Page, s: Sizes): Promise<BenchFigure[]> {
   for (let r = 0; r < s.rounds; r++) {
     const steps: [string, () => Promise<void>][] = [
       ['aead', async () => {
-        const ceiling = await inPage<{ seal: number; open: number }>(tab, 'aead', s.aead, AEAD_CHUNK);
-        v.open!.push(ceiling.open);
-        v.seal!.push(ceiling.seal);
+        v.open!.push((await inPage<{ seal: number; open: number }>(tab, 'aead', s.aead, OPEN_CHUNK)).open);
+        v.seal!.push((await inPage<{ seal: number; open: number }>(tab, 'aead', s.aead, SEAL_CHUNK)).seal);
       }],
       ['swDown', async () => void v.swDown!.push(await inPage<number>(tab, 'download', 'sw', s.download, false))],
       ['plainDown', async () => void v.plainDown!.push(await inPage<number>(tab, 'download', 'plain', s.download, false))],
@@ -116,9 +121,9 @@ async function throughput(tab: Page, s: Sizes): Promise<BenchFigure[]> {
   const up = `${s.upload / MiB} MiB upload`;
   const mbps = 'MB/s';
   return [
-    figure({ id: 'throughput.browser-download.vs-aead', group: 'throughput', name: `Chromium fetch('/sideband/…') ${down} through the worker`, unit: mbps, target: { op: '>=', ratio: 0.8 }, note: 'MB = 10^6 B; ceiling: noble ChaCha20-Poly1305 open of 16 KiB payloads in the page; no DevTools network inspection on the worker (browser-stack.ts)' }, v.swDown!, { name: 'AEAD ceiling: noble open in this browser', values: v.open! }),
+    figure({ id: 'throughput.browser-download.vs-aead', group: 'throughput', name: `Chromium fetch('/sideband/…') ${down} through the worker`, unit: mbps, target: { op: '>=', ratio: 0.8 }, note: 'MB = 10^6 B; ceiling: noble ChaCha20-Poly1305 open of 65 503 B payloads (the daemon\'s DATA pieces) in the page; no DevTools network inspection on the worker (browser-stack.ts)' }, v.swDown!, { name: 'AEAD ceiling: noble open in this browser', values: v.open! }),
     figure({ id: 'throughput.browser-download.vs-plain', group: 'throughput', name: `Chromium fetch('/sideband/…') ${down} through the worker`, unit: mbps, note: 'context only' }, v.swDown!, { name: 'plain fetch download from node:http (A)', values: v.plainDown! }),
-    figure({ id: 'throughput.browser-upload.vs-aead', group: 'throughput', name: `Chromium fetch('/sideband/…', POST) ${up} through the worker`, unit: mbps, note: 'report only; ceiling: noble ChaCha20-Poly1305 seal of 16 KiB payloads in the page' }, v.swUp!, { name: 'AEAD ceiling: noble seal in this browser', values: v.seal! }),
+    figure({ id: 'throughput.browser-upload.vs-aead', group: 'throughput', name: `Chromium fetch('/sideband/…', POST) ${up} through the worker`, unit: mbps, note: 'report only; ceiling: noble ChaCha20-Poly1305 seal of 16 KiB payloads (the worker\'s DATA pieces) in the page' }, v.swUp!, { name: 'AEAD ceiling: noble seal in this browser', values: v.seal! }),
     figure({ id: 'throughput.browser-upload.vs-plain', group: 'throughput', name: `Chromium fetch('/sideband/…', POST) ${up} through the worker`, unit: mbps, note: 'context only' }, v.swUp!, { name: 'plain fetch upload to node:http (A)', values: v.plainUp! }),
   ];
 }

@@ -183,7 +183,11 @@ export class WorkerConnection {
       openSocket: browserSocketOpener(),
       aead: nobleAead,
     });
-    const client = sidebandClient(loop, { sessionWaitMs: WORKER_DEFAULTS.sessionWaitMs, limits: { streamWindow: WORKER_DEFAULTS.streamWindow, sessionWindow: WORKER_DEFAULTS.sessionWindow } });
+    const client = sidebandClient(loop, {
+      sessionWaitMs: WORKER_DEFAULTS.sessionWaitMs,
+      limits: { streamWindow: WORKER_DEFAULTS.streamWindow, sessionWindow: WORKER_DEFAULTS.sessionWindow },
+      receiveCredit: { maxStreamWindow: WORKER_DEFAULTS.maxStreamWindow },
+    });
     const live: Live = { device, loop, client };
     this.live = live;
     const pinned = await store.pins.get(device.daemonId);

@@ -89,12 +89,11 @@ export class Lane {
     const { id } = message;
     try {
       const client = await this.connection.acquire(NEVER_ABORTED);
-      const init: RequestInit = { method: message.method };
-      if (message.headers.length > 0) init.headers = message.headers;
-      if (message.body && message.body.byteLength > 0) init.body = message.body;
-      const response = await client.fetch(message.path, init);
-      const body = await readBounded(response, WORKER_DEFAULTS.maxCallResponseBytes);
-      this.post({ type: 'call-result', id, status: response.status, headers: [...response.headers], body }, [body]);
+      // A whole exchange on a stream: no Request, Response or ReadableStream for a small call (issue 9).
+      const body = message.body && message.body.byteLength > 0 ? new Uint8Array(message.body) : undefined;
+      const answer = await client.exchange({ method: message.method, path: message.path, headers: message.headers, body }, { maxBodyBytes: WORKER_DEFAULTS.maxCallResponseBytes });
+      const out = answer.body.buffer;
+      this.post({ type: 'call-result', id, status: answer.status, headers: answer.headers, body: out }, [out]);
     } catch (error) {
       const code = error instanceof SidebandHttpError ? error.code : (errorCode(error) ?? 'internal');
       this.post({ type: 'call-error', id, code, message: error instanceof Error ? error.message : String(error) });
@@ -148,34 +147,3 @@ export class Lane {
 
 /** Calls wait for a session as long as the connection allows (sessionWaitMs); the page has its own probe. */
 const NEVER_ABORTED = new AbortController().signal;
-
-/**
- * The whole body, at most `limit` bytes, as an ArrayBuffer of its own (it is transferred to the
- * page). A small answer arrives as one chunk (web/stream-body.ts joins what is buffered), which
- * is copied once, or handed over as is when it already fills its buffer.
- */
-async function readBounded(response: Response, limit: number): Promise<ArrayBuffer> {
-  if (!response.body) return new ArrayBuffer(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw Object.assign(new Error(`the answer is over ${limit} bytes: use fetch() for large bodies`), { code: 'response_too_large' });
-    }
-    chunks.push(value);
-  }
-  const only = chunks.length === 1 ? chunks[0]! : undefined;
-  if (only && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength && only.buffer instanceof ArrayBuffer) return only.buffer;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out.buffer;
-}

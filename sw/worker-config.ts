@@ -30,12 +30,17 @@ export const WORKER_DEFAULTS = Object.freeze({
    * a FIFO (relay, sockets, the browser's WebSocket) in front of the slowest stage, so a small
    * response to another tab waits behind up to a window of a download: about window ÷ download
    * rate (1 MiB at ~40 MB/s: ~25 ms per request; issue 9, `npx tsx bench/browser-profile.ts
-   * loaded`). 256 KiB keeps that wait near 10 ms; the price is a lone download's rate when the
-   * credit round trip is slow (a busy 2-core machine: ~30–45 MB/s against ~45–55 with 1 MiB).
-   * The session window bounds several downloads together.
+   * loaded`). A small announced window keeps that wait short; a lone download would pay for it
+   * in credit round trips, so once it has read a whole window alone its window grows to
+   * `maxStreamWindow` (the session's by the same extra), and shrinks back the moment another
+   * request is in flight (protocol/stream/receive-credit.ts). Measured (`npm run bench -- --only
+   * browser`, 2 busy cores): 256 → 128 KiB took the p99 beside a download from 33.5 to 30.5 ms
+   * (within the noise; the rest of that p99 is the worker's CPU, not the window), the lone
+   * download unchanged at ~45 MB/s.
    */
-  streamWindow: 256 * 1024,
+  streamWindow: 128 * 1024,
   sessionWindow: 1024 * 1024,
+  maxStreamWindow: 1024 * 1024,
   /** Fast lanes (one per page) and channels per lane. */
   maxLanes: 256,
   maxChannelsPerLane: 64,

@@ -3,6 +3,7 @@ export * from './client-types.js';
 export * from './control-plane-request.js';
 export * from './emitter.js';
 export * from './errors.js';
+export * from './mux-exchange.js';
 export * from './mux-fetch.js';
 export * from './pin-store.js';
 export * from './relay-client.js';

@@ -2,6 +2,8 @@ import { SbrpError } from '../protocol/errors.js';
 import { Mux } from '../protocol/stream/mux.js';
 import type { MuxStream } from '../protocol/stream/mux-stream.js';
 import type { OpenHead } from '../protocol/stream/heads.js';
+import type { ReceiveCreditPolicy } from '../protocol/stream/receive-credit.js';
+import { muxExchange, type ExchangeOptions, type ExchangeRequest, type ExchangeResponse } from './mux-exchange.js';
 import { STREAM_DEFAULTS, type StreamLimits } from '../protocol/stream/stream-codes.js';
 import { StreamError } from '../protocol/stream/stream-error.js';
 import { Emitter } from './emitter.js';
@@ -36,6 +38,13 @@ export interface SidebandClientOptions {
    * pieces fill whole frames; the Node client passes `setImmediate`. Default: send at once.
    */
   defer?: (run: () => void) => void;
+  /**
+   * Lets a lone busy stream's receive window grow past `limits.streamWindow` and takes the
+   * extra back while other streams are busy (Mux `receiveCredit`, docs/protocol.md §5). The
+   * service worker announces small windows and passes this, so a lone download runs at full
+   * rate while a new request waits behind little of it. Default: windows stay as announced.
+   */
+  receiveCredit?: ReceiveCreditPolicy;
 }
 
 export interface ConnectOptions extends Omit<ConnectClientOptions, 'onMessage'>, SidebandClientOptions {}
@@ -62,6 +71,15 @@ export interface SidebandClient {
    * (`identity_key_changed`, …); an aborted `signal` rejects with its reason.
    */
   readonly fetch: SidebandFetch;
+  /**
+   * One request and its whole answer, without Request/Response/stream objects (the service
+   * worker's MessagePort lane): body bounded by `maxBodyBytes` (`response_too_large` beyond).
+   * Rejects as `fetch` does.
+   *
+   * @example
+   *   const { status, headers, body } = await client.exchange({ method: 'GET', path: '/api/ping' }, { maxBodyBytes: 1 << 20 });
+   */
+  exchange(request: ExchangeRequest, options: ExchangeOptions): Promise<ExchangeResponse>;
   /** Opens a channel; rejects with ChannelError `channel_refused` (with `status`) or as `fetch` does. */
   channel(path: string, init?: { headers?: HeaderInit; signal?: AbortSignal }): Promise<Channel>;
   on<K extends keyof ConnectEvents>(type: K, listener: (event: ConnectEvents[K]) => void, options?: { signal?: AbortSignal }): () => void;
@@ -196,6 +214,10 @@ class MuxClient implements SidebandClient {
     return this.events.on(type, listener, options);
   }
 
+  exchange(request: ExchangeRequest, options: ExchangeOptions): Promise<ExchangeResponse> {
+    return this.withStream(options.signal, (mux) => muxExchange(mux, request, options));
+  }
+
   channel(path: string, init: { headers?: HeaderInit; signal?: AbortSignal } = {}): Promise<Channel> {
     return this.withStream(init.signal, (mux) => openChannel(mux, path, { ...init, limits: this.options.channelLimits }));
   }
@@ -233,6 +255,7 @@ class MuxClient implements SidebandClient {
       role: 'client',
       limits: this.limits,
       defer: this.options.defer,
+      receiveCredit: this.options.receiveCredit,
       isWritable: () => this.gate.isWritable(),
       send: (frame) => {
         if (failed) return;

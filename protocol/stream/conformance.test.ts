@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { Mux, type MuxOptions } from './mux.js';
 import type { MuxStream } from './mux-stream.js';
 import {
-  decodeCodeReason, decodeGoaway, decodeInner, decodePacked, decodeUint32, encodeCodeReason, encodeGoaway, encodeInner, encodePacked, encodeUint32, type InnerFrame,
+  decodeCodeReason, decodeGoaway, decodeInner, decodePacked, decodeUint32, encodeCodeReason, encodeCombinedCredit, encodeGoaway, encodeInner, encodePacked, encodeUint32,
+  type InnerFrame,
 } from './inner-frame.js';
 import { decodeOpen, decodeOpenFrame, decodeResponseFrame, decodeResponseHead } from './heads.js';
 import { InnerKind, MAX_EVENT_BYTES, MessageFlag, StreamCode, streamCodeName } from './stream-codes.js';
@@ -347,6 +348,13 @@ describe('§3 version 2: inline body and end', () => {
     expect(decodePackedKeys(v1.out[0]!.body)).toEqual(['kind', 'method', 'path', 'headers']);
   });
 
+  it('§3 "in both HELLOs": a side that announced only [1] speaks version 1 to a peer announcing [1, 2]', () => {
+    const pinned = new RawPeer('client', { versions: [1] }, V2);
+    expect(pinned.mux.version).toBe(1);
+    pinned.mux.open(HTTP_GET as never, { end: true });
+    expect(pinned.out.map((f) => f.kind)).toEqual([InnerKind.OPEN, InnerKind.END]);
+  });
+
   it('§3 in version 1 end and body are unknown keys, so ignored', async () => {
     const peer = new RawPeer('daemon', {}, { versions: [1] });
     peer.open(1, { ...HTTP_GET, method: 'POST', end: true, body: bytes('ignored') });
@@ -569,6 +577,48 @@ describe('§5 flow control', () => {
     for (let i = 0; i < 4; i++) await stream.read();
     expect(peer.credit(1)).toEqual([64 * 1024]); // a quarter of the 256 KiB stream window
     expect(peer.credit(0)).toEqual([]); // the session's quarter (256 KiB) is not reached yet
+  });
+
+  it('§5 (version 2) an 8-byte stream CREDIT grants the stream, then the session: stream increment ‖ session increment', async () => {
+    const { peer, stream } = openedStream({ ...HTTP_GET, method: 'POST' }, { versions: [1, 2], streamWindow: 1024, sessionWindow: 1024 });
+    void stream.write(new Uint8Array(4096)).catch(() => {});
+    await tick();
+    const sent = () => peer.frames(InnerKind.DATA, 1).reduce((n, f) => n + f.body.length, 0);
+    expect(sent()).toBe(1024);
+    peer.send(InnerKind.CREDIT, 1, encodeCombinedCredit(2048, 1024)); // the session allows 1024 of the 2048
+    await tick();
+    expect(sent()).toBe(2048);
+    peer.send(InnerKind.CREDIT, 0, encodeUint32(1024));
+    await tick();
+    expect(sent()).toBe(3072);
+    expect(peer.mux.closed).toBe(false);
+    // Each half is a CREDIT of its own: a zero in either is ERROR protocol; overflows keep their scopes.
+    peer.send(InnerKind.CREDIT, 1, encodeCombinedCredit(2 ** 32 - 1, 1));
+    expect(peer.reset(1)).toBeUndefined();
+    peer.send(InnerKind.CREDIT, 1, encodeCombinedCredit(2 ** 32 - 1, 1));
+    expect(peer.reset(1)).toBe('flow_control');
+    expect(peer.mux.closed).toBe(false);
+    peer.send(InnerKind.CREDIT, 3, encodeCombinedCredit(1, 0)); // an unknown stream's half is ignored, not the zero
+    expect(peer.error()).toBe('protocol');
+  });
+
+  it('§5 an 8-byte CREDIT in version 1, or on the session in either version, is ERROR protocol', () => {
+    const v1 = openedStream(HTTP_GET, { versions: [1] });
+    v1.peer.send(InnerKind.CREDIT, 1, encodeCombinedCredit(1, 1));
+    expect(v1.peer.error()).toBe('protocol');
+    const session = new RawPeer('daemon', {}, { versions: [1, 2] });
+    session.send(InnerKind.CREDIT, 0, encodeCombinedCredit(1, 1));
+    expect(session.error()).toBe('protocol');
+  });
+
+  it('§5 (version 2) when stream and session credit are both granted, they leave as one CREDIT (this implementation: the session\'s rides early)', async () => {
+    const peer = new RawPeer('daemon', {}, { versions: [1, 2] });
+    peer.open(1, { ...HTTP_GET, method: 'POST' });
+    for (let i = 0; i < 4; i++) peer.send(InnerKind.DATA, 1, new Uint8Array(16 * 1024));
+    const stream = peer.accepted[0]!;
+    for (let i = 0; i < 4; i++) await stream.read();
+    const credits = peer.frames(InnerKind.CREDIT);
+    expect(credits.map((f) => Buffer.from(encodeInner(f.kind, f.streamId, f.body)).toString('hex'))).toEqual(['06000000010001000000010000']);
   });
 
   it('§5 bytes a reset stream held unread, and bytes for closed streams, are credited back to the session', () => {

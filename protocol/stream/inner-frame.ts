@@ -82,6 +82,21 @@ export function decodeUint32(body: Uint8Array, what: string): number {
   return new DataView(body.buffer, body.byteOffset, 4).getUint32(0, false);
 }
 
+/** Version-2 stream CREDIT body: stream increment(4) ‖ session increment(4) (docs/protocol.md §5). */
+export function encodeCombinedCredit(stream: number, session: number): Uint8Array {
+  const out = new Uint8Array(8);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, stream, false);
+  view.setUint32(4, session, false);
+  return out;
+}
+
+export function decodeCombinedCredit(body: Uint8Array): { stream: number; session: number } {
+  if (body.length !== 8) throw new StreamError('protocol', `combined CREDIT body must be 8 bytes, got ${body.length}`);
+  const view = new DataView(body.buffer, body.byteOffset, 8);
+  return { stream: view.getUint32(0, false), session: view.getUint32(4, false) };
+}
+
 /** GOAWAY body: lastStreamId(4) ‖ code(2). */
 export function encodeGoaway(lastStreamId: number, code: number): Uint8Array {
   const out = new Uint8Array(6);

@@ -55,6 +55,10 @@ export class MuxStream {
   /** Bytes the peer may still send before we grant more (our receive window for it). */
   recvAvailable: number;
   unacked = 0;
+  /** Credit granted beyond the announced window while this stream was the only busy one (receive-credit.ts). */
+  extraCredit = 0;
+  /** Bytes read since another stream was last busy: the window grows only after a whole window of them. */
+  aloneBytes = 0;
   bufferedIn = 0;
 
   // outbound

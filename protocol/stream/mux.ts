@@ -4,7 +4,8 @@ import {
 } from './stream-codes.js';
 import { StreamError } from './stream-error.js';
 import {
-  decodeCodeReason, decodeGoaway, decodeInner, decodeUint32, encodeCodeReason, encodeGoaway, encodeInner, encodeUint32, writeInnerHeader, type InnerFrame,
+  decodeCodeReason, decodeCombinedCredit, decodeGoaway, decodeInner, decodeUint32, encodeCodeReason, encodeCombinedCredit, encodeGoaway, encodeInner, encodeUint32, writeInnerHeader,
+  type InnerFrame,
 } from './inner-frame.js';
 import {
   decodeEvent, decodeHello, decodeOpenFrame, decodeResponseFrame, encodeEvent, encodeHello, encodeOpen, encodeResponseHead, negotiateVersion, withInline,
@@ -12,6 +13,7 @@ import {
 } from './heads.js';
 import { MuxStream, type StreamHost } from './mux-stream.js';
 import { queuedData, takeData } from './out-queue.js';
+import { growthStep, type ReceiveCreditPolicy } from './receive-credit.js';
 
 export type MuxRole = 'client' | 'daemon';
 
@@ -40,10 +42,17 @@ export interface MuxOptions {
   defer?: (run: () => void) => void;
   /** Inner protocol versions announced in HELLO (default INNER_VERSIONS); tests pin `[1]`. */
   versions?: readonly number[];
+  /**
+   * Grows a lone busy stream's receive window past the announced one and takes the extra back
+   * when other streams are busy (receive-credit.ts). Default: windows stay as announced.
+   */
+  receiveCredit?: ReceiveCreditPolicy;
 }
 
 /** First inner version whose OPEN/HEAD may carry `end` and a body (docs/protocol.md §3). */
 const INLINE_VERSION = 2;
+/** First inner version whose stream CREDIT may carry a session increment too (docs/protocol.md §5). */
+const COMBINED_CREDIT_VERSION = 2;
 
 const MAX_QUEUED_EVENTS = 256;
 
@@ -73,6 +82,8 @@ export class Mux implements StreamHost {
   private sessionSendCredit = 0;
   private sessionRecvAvailable: number;
   private sessionUnacked = 0;
+  /** Session credit granted beyond the announced window, matching lone streams' extra (receive-credit.ts). */
+  private sessionExtra = 0;
   private pumping = false;
   private pumpQueued = false;
   /** A stream kept a short tail of its queue back this round (sendData); pump again later. */
@@ -276,18 +287,79 @@ export class Mux implements StreamHost {
   consumed(stream: MuxStream, bytes: number): void {
     if (this.closedWith || bytes === 0) return;
     this.sessionUnacked += bytes;
-    if (this.sessionUnacked >= this.limits.sessionWindow / 4) {
-      this.sessionRecvAvailable += this.sessionUnacked;
-      this.sendFrame(InnerKind.CREDIT, 0, encodeUint32(this.sessionUnacked));
-      this.sessionUnacked = 0;
-    }
-    if (stream.remoteEnded || stream.closed) return; // the peer sends nothing more on it
+    // Not once the peer sends nothing more on it; its bytes still go back to the session.
+    const streamIncrement = !stream.remoteEnded && !stream.closed ? this.streamCreditDue(stream, bytes) : 0;
+    // Version 2 carries both increments in one CREDIT (§5), so the session's rides along early.
+    const combine = streamIncrement > 0 && (this.version ?? 1) >= COMBINED_CREDIT_VERSION;
+    const sessionIncrement = this.sessionCreditDue(combine);
+    if (combine && sessionIncrement > 0) return this.sendFrame(InnerKind.CREDIT, stream.id, encodeCombinedCredit(streamIncrement, sessionIncrement));
+    if (streamIncrement > 0) this.sendFrame(InnerKind.CREDIT, stream.id, encodeUint32(streamIncrement));
+    if (sessionIncrement > 0) this.sendFrame(InnerKind.CREDIT, 0, encodeUint32(sessionIncrement));
+  }
+
+  /** Stream credit to grant now for consumed bytes (0: none yet), growing or shrinking the window by the policy. */
+  private streamCreditDue(stream: MuxStream, bytes: number): number {
+    const quarter = this.limits.streamWindow / 4;
     stream.unacked += bytes;
-    if (stream.unacked >= this.limits.streamWindow / 4) {
-      stream.recvAvailable += stream.unacked;
-      this.sendFrame(InnerKind.CREDIT, stream.id, encodeUint32(stream.unacked));
-      stream.unacked = 0;
+    let growth = 0;
+    if (this.options.receiveCredit) {
+      if (this.busyStreams(2) > 1) {
+        // Others wait behind this stream's bytes in flight: take its extra back first (§5).
+        const withheld = Math.min(stream.extraCredit, stream.unacked);
+        stream.extraCredit -= withheld;
+        stream.unacked -= withheld;
+        stream.aloneBytes = 0;
+      } else {
+        stream.aloneBytes += bytes;
+        // Alone for a whole window, not just between two short requests: only then grow.
+        if (stream.unacked >= quarter && stream.aloneBytes >= this.limits.streamWindow) growth = growthStep(this.limits.streamWindow, stream.extraCredit, this.options.receiveCredit);
+      }
     }
+    if (stream.unacked < quarter) return 0;
+    const increment = stream.unacked + growth;
+    stream.extraCredit += growth;
+    stream.recvAvailable += increment;
+    stream.unacked = 0;
+    return increment;
+  }
+
+  /**
+   * Session credit to grant now for consumed (or discarded) bytes: at a quarter window, or any
+   * amount when it can ride on a stream CREDIT (`early`). Keeps the session's extra equal to
+   * what busy streams were given, so it never caps a lone stream and shrinks back with it.
+   */
+  private sessionCreditDue(early: boolean): number {
+    if (this.closedWith) return 0;
+    const wanted = this.options.receiveCredit ? this.busyExtraCredit() : 0;
+    if (this.sessionExtra > wanted) {
+      const withheld = Math.min(this.sessionExtra - wanted, this.sessionUnacked);
+      this.sessionExtra -= withheld;
+      this.sessionUnacked -= withheld;
+    }
+    const growth = Math.max(0, wanted - this.sessionExtra);
+    const increment = this.sessionUnacked + growth;
+    if (increment === 0 || (!early && growth === 0 && this.sessionUnacked < this.limits.sessionWindow / 4)) return 0;
+    this.sessionExtra += growth;
+    this.sessionRecvAvailable += increment;
+    this.sessionUnacked = 0;
+    return increment;
+  }
+
+  /** Streams the peer may still send body bytes on, counted up to `limit` (enough to tell "alone"). */
+  private busyStreams(limit: number): number {
+    let count = 0;
+    for (const stream of this.streams.values()) {
+      if (!stream.remoteEnded && !stream.closed && ++count >= limit) break;
+    }
+    return count;
+  }
+
+  private busyExtraCredit(): number {
+    let total = 0;
+    for (const stream of this.streams.values()) {
+      if (stream.extraCredit && !stream.remoteEnded && !stream.closed) total += stream.extraCredit;
+    }
+    return total;
   }
 
   resetStream(stream: MuxStream, code: StreamCodeName, reason: string): void {
@@ -494,11 +566,8 @@ export class Mux implements StreamHost {
 
   private returnSessionCredit(bytes: number): void {
     this.sessionUnacked += bytes;
-    if (this.sessionUnacked >= this.limits.sessionWindow / 4 && !this.closedWith) {
-      this.sessionRecvAvailable += this.sessionUnacked;
-      this.sendFrame(InnerKind.CREDIT, 0, encodeUint32(this.sessionUnacked));
-      this.sessionUnacked = 0;
-    }
+    const increment = this.sessionCreditDue(false);
+    if (increment > 0) this.sendFrame(InnerKind.CREDIT, 0, encodeUint32(increment));
   }
 
   private maybeComplete(stream: MuxStream): void {
@@ -572,8 +641,16 @@ export class Mux implements StreamHost {
         }
         return this.removeStream(stream, StreamError.fromWire(code, reason));
       }
-      case InnerKind.CREDIT:
+      case InnerKind.CREDIT: {
+        if (body.length === 8 && streamId !== 0 && (this.version ?? 1) >= COMBINED_CREDIT_VERSION) {
+          // Exactly CREDIT(stream, a) then CREDIT(0, b) (docs/protocol.md §5, version 2).
+          const { stream: a, session: b } = decodeCombinedCredit(body);
+          if (a === 0 || b === 0) throw new StreamError('protocol', 'CREDIT of zero');
+          this.onCredit(streamId, a);
+          return this.onCredit(0, b);
+        }
         return this.onCredit(streamId, decodeUint32(body, 'CREDIT'));
+      }
       case InnerKind.EVENT: {
         if (body.length > MAX_EVENT_BYTES) throw new StreamError('protocol', `EVENT of ${body.length} bytes exceeds ${MAX_EVENT_BYTES}`);
         const event = decodeEvent(body);
@@ -617,7 +694,7 @@ export class Mux implements StreamHost {
   private onHello(body: Uint8Array): void {
     if (this.peer) throw new StreamError('protocol', 'second HELLO');
     const hello = decodeHello(body);
-    const version = negotiateVersion(hello.versions);
+    const version = negotiateVersion(hello.versions, this.options.versions);
     if (version === undefined) throw new StreamError('version', `no common version (peer speaks ${hello.versions.join(', ')})`);
     this.version = version;
     this.peer = hello;

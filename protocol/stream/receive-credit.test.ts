@@ -1,0 +1,186 @@
+/**
+ * Adaptive receive credit (receive-credit.ts, docs/protocol.md §5): a lone download's window
+ * grows up to the policy's maximum; it shrinks back to the announced window as soon as another
+ * stream is busy; the session window follows. Two real multiplexers back to back, frames
+ * delivered asynchronously; windows are read off the CREDIT frames actually sent.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Mux, type MuxOptions } from './mux.js';
+import type { MuxStream } from './mux-stream.js';
+import { decodeCombinedCredit, decodeInner, decodeUint32 } from './inner-frame.js';
+import { InnerKind } from './stream-codes.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const STREAM_WINDOW = 256 * KiB;
+const SESSION_WINDOW = 1 * MiB;
+
+const live: Mux[] = [];
+afterEach(() => {
+  for (const mux of live.splice(0)) mux.close();
+});
+
+/**
+ * The client receives; `window(id, stream)` is the receive window in force on stream `id` (0:
+ * the session): the announced one plus every CREDIT the client sent, minus the bytes it read.
+ * (Sent minus buffered is what was read, once nothing is in flight: tests flush first.)
+ */
+function pair(client: Partial<MuxOptions>, onStream: (stream: MuxStream) => void) {
+  const granted = new Map<number, number>(); // stream id (0: session) → credit granted in all
+  const received = new Map<number, number>(); // stream id (0: session) → DATA bytes that reached the client
+  const ends: { c?: Mux; d?: Mux } = {};
+  let combined = 0;
+  let sessionOnly = 0;
+  const add = (map: Map<number, number>, id: number, n: number) => map.set(id, (map.get(id) ?? 0) + n);
+  ends.c = new Mux({
+    role: 'client',
+    limits: { streamWindow: STREAM_WINDOW, sessionWindow: SESSION_WINDOW },
+    send: (f) => {
+      const frame = decodeInner(f);
+      if (frame.kind === InnerKind.CREDIT && frame.body.length === 8) {
+        const { stream, session } = decodeCombinedCredit(frame.body);
+        add(granted, frame.streamId, stream);
+        add(granted, 0, session);
+        combined++;
+      } else if (frame.kind === InnerKind.CREDIT) {
+        add(granted, frame.streamId, decodeUint32(frame.body, 'CREDIT'));
+        if (frame.streamId === 0) sessionOnly++;
+      }
+      setImmediate(() => ends.d!.receive(f));
+    },
+    ...client,
+  });
+  ends.d = new Mux({
+    role: 'daemon',
+    onStream,
+    send: (f) => {
+      const frame = decodeInner(f);
+      if (frame.kind === InnerKind.DATA) {
+        add(received, frame.streamId, frame.body.length);
+        add(received, 0, frame.body.length);
+      }
+      setImmediate(() => ends.c!.receive(f));
+    },
+  });
+  live.push(ends.c, ends.d);
+  ends.c.start();
+  ends.d.start();
+  /** Credit the sender has left plus bytes sent but not yet read (buffered at the client or in flight): the window in force. */
+  const window = (id: number, stream?: MuxStream) => (id === 0 ? SESSION_WINDOW : STREAM_WINDOW) + (granted.get(id) ?? 0) - (received.get(id) ?? 0) + (stream?.bufferedIn ?? 0);
+  return { c: ends.c, window, credits: () => ({ combined, sessionOnly }) };
+}
+
+async function flush(rounds = 30): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+}
+
+/** A daemon that answers every GET with `size` bytes; paths in `hold` wait for `release` (and its size). */
+function downloads(size: number, hold = new Set<string>()) {
+  const waiting = new Map<string, MuxStream>();
+  const serve = (stream: MuxStream, bytes = size) => {
+    stream.respond({ status: 200, headers: [] });
+    void stream.write(new Uint8Array(bytes).fill(7)).then(() => stream.end(), () => {});
+  };
+  return {
+    onStream: (stream: MuxStream) => (hold.has(stream.head.path) ? waiting.set(stream.head.path, stream) : serve(stream)),
+    release: (path: string, bytes: number) => serve(waiting.get(path)!, bytes),
+  };
+}
+
+async function readBytes(stream: MuxStream, n: number, onChunk?: () => void): Promise<number> {
+  let total = 0;
+  while (total < n) {
+    const chunk = await stream.read();
+    if (!chunk) break;
+    total += chunk.length;
+    onChunk?.();
+  }
+  return total;
+}
+
+const get = (c: Mux, path: string) => c.open({ kind: 'http', method: 'GET', path, headers: [] }, { end: true });
+
+describe('adaptive receive credit (§5)', () => {
+  it('without a policy a window never exceeds what was announced', async () => {
+    const daemon = downloads(4 * MiB);
+    const { c, window } = pair({}, daemon.onStream);
+    const s = get(c, '/big');
+    let peak = 0;
+    expect(await readBytes(s, 4 * MiB, () => (peak = Math.max(peak, window(s.id, s))))).toBe(4 * MiB);
+    expect(peak).toBe(STREAM_WINDOW);
+  });
+
+  it('grows a lone download\'s window to the maximum, in steps after a window read alone, and a stalled reader holds the sender there', async () => {
+    const daemon = downloads(8 * MiB);
+    const { c, window } = pair({ receiveCredit: { maxStreamWindow: 1 * MiB } }, daemon.onStream);
+    const s = get(c, '/big');
+    const seen: number[] = [];
+    await readBytes(s, 2 * MiB, () => seen.push(window(s.id, s)));
+    expect(Math.max(...seen)).toBe(1 * MiB);
+    // A quarter window per grant: it passed through the sizes in between.
+    expect(seen.some((w) => w > STREAM_WINDOW && w < 1 * MiB)).toBe(true);
+    // The session grew with it, so it does not cap the stream.
+    await flush();
+    expect(window(0, s)).toBe(SESSION_WINDOW + (1 * MiB - STREAM_WINDOW));
+    // Stop reading: the daemon fills the grown window and no more.
+    await flush();
+    expect(s.bufferedIn).toBeGreaterThan(STREAM_WINDOW);
+    expect(s.bufferedIn).toBeLessThanOrEqual(1 * MiB);
+    expect(await readBytes(s, 8 * MiB)).toBe(6 * MiB);
+  });
+
+  it('takes the extra back while another stream is busy, and grows again once it is alone', async () => {
+    const daemon = downloads(16 * MiB, new Set(['/small']));
+    const { c, window } = pair({ receiveCredit: { maxStreamWindow: 1 * MiB } }, daemon.onStream);
+    const big = get(c, '/big');
+    await readBytes(big, 2 * MiB);
+    await flush();
+    expect(window(big.id, big)).toBe(1 * MiB);
+    const small = get(c, '/small'); // busy until the daemon answers it
+    await flush();
+    let peakWhileShared = 0;
+    await readBytes(big, 2 * MiB, () => (peakWhileShared = Math.max(peakWhileShared, window(big.id, big))));
+    // Once the withheld extra is consumed, the window is the announced one again, session too.
+    await flush();
+    expect(window(big.id, big)).toBe(STREAM_WINDOW);
+    expect(window(0, big)).toBe(SESSION_WINDOW);
+    expect(peakWhileShared).toBeLessThanOrEqual(1 * MiB);
+    await flush();
+    expect(big.bufferedIn).toBeLessThanOrEqual(STREAM_WINDOW); // what a stalled reader lets in now
+
+    daemon.release('/small', 100);
+    expect(await readBytes(small, MiB)).toBe(100);
+    // Growing starts only after a whole window read alone, so a gap between requests grows nothing.
+    let early = 0;
+    await readBytes(big, STREAM_WINDOW - 64 * KiB, () => (early = Math.max(early, window(big.id, big))));
+    expect(early).toBe(STREAM_WINDOW);
+    let peakAlone = 0;
+    await readBytes(big, 2 * MiB, () => (peakAlone = Math.max(peakAlone, window(big.id, big))));
+    expect(peakAlone).toBe(1 * MiB);
+    expect(await readBytes(big, 16 * MiB)).toBe(10 * MiB - (STREAM_WINDOW - 64 * KiB));
+  });
+
+  it('two downloads at once both stay within the announced windows and both complete', async () => {
+    const daemon = downloads(3 * MiB);
+    const { c, window } = pair({ receiveCredit: { maxStreamWindow: 1 * MiB } }, daemon.onStream);
+    const a = get(c, '/a');
+    const b = get(c, '/b');
+    let peak = 0;
+    const track = () => (peak = Math.max(peak, window(a.id, a), window(b.id, b)));
+    const [na, nb] = await Promise.all([readBytes(a, 3 * MiB, track), readBytes(b, 3 * MiB, track)]);
+    expect([na, nb]).toEqual([3 * MiB, 3 * MiB]);
+    // Whichever finishes first leaves the other alone for its last bytes, so it may grow then.
+    expect(peak).toBeLessThanOrEqual(1 * MiB);
+  });
+
+  it('in version 2 a download\'s session credit rides on its stream CREDIT; version 1 sends both kinds', async () => {
+    const v2 = pair({}, downloads(2 * MiB).onStream);
+    expect(await readBytes(get(v2.c, '/big'), 2 * MiB)).toBe(2 * MiB);
+    expect(v2.credits().combined).toBeGreaterThan(0);
+    expect(v2.credits().sessionOnly).toBe(0);
+
+    const v1 = pair({ versions: [1] }, downloads(2 * MiB).onStream);
+    expect(await readBytes(get(v1.c, '/big'), 2 * MiB)).toBe(2 * MiB);
+    expect(v1.credits()).toEqual({ combined: 0, sessionOnly: 2 * MiB / (SESSION_WINDOW / 4) });
+  });
+});
