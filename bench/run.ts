@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { BenchFigure, BenchOptions } from './figure.js';
 import { protocolBenchmarks } from './protocol.bench.js';
 import { NODE_GROUPS, nodeBenchmarks, type NodeGroup } from './node.bench.js';
+import { clusterBenchmarks } from './cluster.bench.js';
 import { buildResults, renderMarkdown, renderSvg, renderTable, type MachineInfo } from './report.js';
 
 interface Args {
@@ -81,6 +82,8 @@ const MODULES: Module[] = [
   optionalModule('handshake', './handshake.bench.ts', 'handshakeBenchmarks'),
   optionalModule('relay', './relay.bench.ts', 'relayBenchmarks'),
   optionalModule('browser', './browser.bench.ts', 'browserBenchmarks'),
+  // The cross-node hop (issue 10); skipped with the reason when redis-server is missing, outside CI.
+  { name: 'cluster', groups: ['cluster'], run: (options) => clusterBenchmarks(options) },
 ];
 
 /** A module that runs longer fails the run (its children exit when this process does). */
