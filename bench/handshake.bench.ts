@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { clientHandshake, daemonHandshake, generateEphemeral, nobleHandshakeCrypto, type HandshakeCrypto } from '../protocol/handshake.js';
+import { clientHandshake, daemonHandshake, ephemeralFromPrivate, generateEphemeral, nobleHandshakeCrypto, type HandshakeCrypto } from '../protocol/handshake.js';
 import { nodeHandshakeCrypto } from '../node/handshake-node.js';
 import { summarize, type BenchFigure, type BenchOptions } from './figure.js';
 import { measure } from './measure.js';
@@ -26,11 +26,12 @@ function daemonSide(crypto: HandshakeCrypto, prepared: boolean): () => void {
 
 function clientSide(crypto: HandshakeCrypto): () => void {
   const signer = crypto.ed25519Signer(random(32));
-  const client = generateEphemeral(random, crypto);
+  // From raw private bytes, so each round can hand over a fresh copy (clientHandshake wipes it):
+  // a backend that generates its own (node:crypto) keeps the private key inside instead.
+  const clientPrivate = random(32);
+  const client = ephemeralFromPrivate(clientPrivate.slice(), crypto);
   const { accept } = daemonHandshake(DAEMON_ID, signer, client.publicKey, generateEphemeral(random, crypto), crypto);
-  const clientPrivate = client.privateKey.slice();
   return () => {
-    // clientHandshake wipes the ephemeral private key it is given: hand it a copy each time.
     clientHandshake(DAEMON_ID, { privateKey: clientPrivate.slice(), publicKey: client.publicKey }, accept, signer.publicKey, crypto);
   };
 }

@@ -3,10 +3,11 @@
  * side by side with its same-run baseline. Prints the table and writes bench/results/latest.json
  * (plus a timestamped copy), latest.md and latest.svg; `--quick` (run by bench/bench.test.ts
  * inside `npm test`) writes to bench/results/quick/ instead. `--only` takes a module (`protocol`,
- * `node`, `relay`, `browser`) or a group (`small-request`, `throughput`, …) and writes only a
- * timestamped JSON, leaving latest.* alone; `--skip MODULE` leaves a module out (named in the
- * results as not run). Missed targets do not fail the run; a module that
- * throws does (exit 1).
+ * `node`, `handshake`, `relay`, `browser`, `cluster`) or a group (`small-request`, `throughput`,
+ * …) and writes only a timestamped JSON, leaving latest.* alone; `--skip MODULE` leaves a module
+ * out (named in the results as not run). `cluster` needs a redis-server: without one it is
+ * skipped with the reason (also named in the results), except in CI (`CI` set), where it fails.
+ * Missed targets do not fail the run; a module that throws does (exit 1).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
