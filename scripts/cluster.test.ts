@@ -7,15 +7,7 @@ import { spawn } from 'node:child_process';
 import { expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { describeWithRedis } from '../relay/testing/redis-gate.js';
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { processAlive } from '../test/cluster/process-alive.js';
 
 describeWithRedis('npm run cluster', () => {
   it('starts Redis and 3 nodes, prints their URLs, and leaves nothing behind on Ctrl-C', async () => {
@@ -52,10 +44,10 @@ describeWithRedis('npm run cluster', () => {
       redis.disconnect();
 
       const pids = [Number(redisLine![3]), ...nodes.map((n) => Number(n[3]))];
-      expect(pids.every(alive)).toBe(true);
+      expect(pids.every(processAlive)).toBe(true);
       child.kill('SIGINT');
       expect(await exited).toBe(0);
-      expect(pids.filter(alive), 'processes left running').toEqual([]);
+      expect(pids.filter(processAlive), 'processes left running').toEqual([]);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

@@ -36,15 +36,21 @@ async function until(done: () => boolean): Promise<void> {
   }
 }
 
+/** A GET to `path` on a fresh pair, its request ended and a 200 sent by the daemon side (not yet awaited by the client). */
+async function respondedGet(path = '/'): Promise<{ client: Mux; stream: MuxStream; served: MuxStream }> {
+  const { client, accepted } = pair();
+  const stream = client.open({ kind: 'http', method: 'GET', path, headers: [] });
+  stream.end();
+  const served = await accepted;
+  served.respond({ status: 200, headers: [] });
+  return { client, stream, served };
+}
+
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 
 describe('readableFromStream', () => {
   it('hands over what is already buffered in one chunk, up to maxJoinedBytes, and closes with the last chunk', async () => {
-    const { client, accepted } = pair();
-    const stream = client.open({ kind: 'http', method: 'GET', path: '/', headers: [] });
-    stream.end();
-    const served = await accepted;
-    served.respond({ status: 200, headers: [] });
+    const { stream, served } = await respondedGet();
     for (const fill of [1, 2, 3]) await served.write(bytes(1000, fill));
     served.end();
     await stream.response;
@@ -63,11 +69,7 @@ describe('readableFromStream', () => {
   });
 
   it('never waits for more bytes to join: a lone piece is handed over at once', async () => {
-    const { client, accepted } = pair();
-    const stream = client.open({ kind: 'http', method: 'GET', path: '/', headers: [] });
-    stream.end();
-    const served = await accepted;
-    served.respond({ status: 200, headers: [] });
+    const { stream, served } = await respondedGet();
     await stream.response;
     const reader = readableFromStream(stream).getReader();
     const pending = reader.read();
@@ -78,11 +80,7 @@ describe('readableFromStream', () => {
   });
 
   it('returns credit only as the consumer reads: an unread body stops the sender at the window', async () => {
-    const { client, accepted } = pair();
-    const stream = client.open({ kind: 'http', method: 'GET', path: '/', headers: [] });
-    stream.end();
-    const served = await accepted;
-    served.respond({ status: 200, headers: [] });
+    const { client, stream, served } = await respondedGet();
     await stream.response;
     const body = readableFromStream(stream); // nobody reads
     let written = 0;
@@ -105,22 +103,14 @@ describe('readableFromStream', () => {
   });
 
   it('errors the body with the StreamError of a reset, and a cancel resets the stream', async () => {
-    const { client, accepted } = pair();
-    const first = client.open({ kind: 'http', method: 'GET', path: '/one', headers: [] });
-    first.end();
-    const servedFirst = await accepted;
-    servedFirst.respond({ status: 200, headers: [] });
+    const { stream: first, served: servedFirst } = await respondedGet('/one');
     await first.response;
     const reader = readableFromStream(first).getReader();
     const failed = reader.read();
     servedFirst.reset('internal', 'handler failed');
     await expect(failed).rejects.toMatchObject({ code: 'internal' });
 
-    const { client: other, accepted: next } = pair();
-    const second = other.open({ kind: 'http', method: 'GET', path: '/two', headers: [] });
-    second.end();
-    const servedSecond = await next;
-    servedSecond.respond({ status: 200, headers: [] });
+    const { stream: second, served: servedSecond } = await respondedGet('/two');
     await second.response;
     const aborted = new Promise<StreamError>((resolve) => servedSecond.onAbort(resolve));
     await readableFromStream(second).cancel(new Error('tab closed'));

@@ -22,6 +22,8 @@ export class ClusterMetrics {
   readonly bytes = { sent: 0, received: 0 };
   readonly sessionsEnded = new Map<CrossNodeEndReason, number>(END_REASONS.map((r) => [r, 0]));
   publishErrors = 0;
+  /** PUBLISH messages to inboxes; fewer than envelopes when they leave batched (publish-batcher.ts). */
+  inboxPublishes = 0;
   staleDropped = 0;
   malformedEnvelopes = 0;
   takeovers = 0;
@@ -52,7 +54,8 @@ export class ClusterMetrics {
     family('sbrp_relay_cluster_bytes_total', 'counter', 'Frame bytes over the Redis hop, by direction.', Object.entries(this.bytes).map(([d, n]) => [`{direction="${d}"}`, n]));
     family('sbrp_relay_cluster_sessions_ended_total', 'counter', 'Cross-node sessions ended by the backplane, by reason.',
       [...this.sessionsEnded].map(([r, n]) => [`{reason="${r}"}`, n]));
-    family('sbrp_relay_cluster_publish_errors_total', 'counter', 'Publishes Redis refused or failed.', [['', this.publishErrors]]);
+    family('sbrp_relay_cluster_inbox_publishes_total', 'counter', 'Envelope PUBLISHes to node inboxes, liveness probes aside (a batch of envelopes is one).', [['', this.inboxPublishes]]);
+    family('sbrp_relay_cluster_publish_errors_total', 'counter', 'Envelopes not published: publish connection down, or Redis refused or failed the PUBLISH (each envelope of a failed batch counts).', [['', this.publishErrors]]);
     family('sbrp_relay_cluster_stale_dropped_total', 'counter', 'Envelopes dropped for an older lease epoch (fencing).', [['', this.staleDropped]]);
     family('sbrp_relay_cluster_malformed_envelopes_total', 'counter', 'Inbox messages that were not valid envelopes.', [['', this.malformedEnvelopes]]);
     family('sbrp_relay_cluster_takeovers_total', 'counter', 'Daemon leases taken from another holder.', [['', this.takeovers]]);

@@ -73,6 +73,8 @@ export class EnvelopeError extends Error {
 }
 
 export const ENVELOPE_VERSION = 1;
+/** The type byte of a batch container (envelope-batch.ts): never a single envelope, so never nested. */
+export const BATCH_TYPE = 0x40;
 export const MAX_NODE_ID_LENGTH = 64;
 export const MAX_DAEMON_ID_BYTES = 255;
 export const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -121,6 +123,7 @@ export function decodeEnvelope(message: Buffer): Envelope {
   if (message.length < FIXED + 1) throw new EnvelopeError(`envelope of ${message.length} bytes is too short`);
   if (message[0] !== ENVELOPE_VERSION) throw new EnvelopeError(`unknown envelope version ${message[0]}`);
   const type = message[1]!;
+  if (type === BATCH_TYPE) throw new EnvelopeError('a batch where one envelope belongs (batches do not nest)');
   if (!KNOWN_TYPES.has(type)) throw new EnvelopeError(`unknown envelope type ${type}`);
   const nodeLength = message[2]!;
   if (nodeLength === 0 || nodeLength > MAX_NODE_ID_LENGTH) throw new EnvelopeError('bad node id length');

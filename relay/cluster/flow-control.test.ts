@@ -1,8 +1,9 @@
 import WebSocket from 'ws';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { FrameType } from '../../protocol/codes.js';
 import { encodeFrame } from '../../protocol/frame-codec.js';
 import { eventually, TestPeer, TestRelay } from '../testing/harness.js';
+import { describeWithRedis } from '../testing/redis-gate.js';
 import { startRedisServer, type RedisServer } from '../testing/redis-server.js';
 import { startRelayProcess, type RelayProcess } from '../testing/relay-process.js';
 import type { ClusterTimers } from './cluster-options.js';
@@ -26,14 +27,16 @@ const seqOf = (payload: Uint8Array): number => new DataView(payload.buffer, payl
 
 let redis: RedisServer;
 let run = 0;
-beforeAll(async () => {
-  redis = await startRedisServer();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
 
-describe('cross-node credit', { timeout: 40_000 }, () => {
+describeWithRedis('cross-node credit', { timeout: 40_000 }, () => {
+  // Inside the gated suite so no redis-server is started when the suite is skipped.
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
   const cleanup: (() => Promise<unknown>)[] = [];
   afterEach(async () => {
     for (const step of cleanup.reverse()) await step();

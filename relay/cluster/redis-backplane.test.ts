@@ -1,14 +1,16 @@
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { FrameType, SignalCode, SignalReason } from '../../protocol/codes.js';
 import { encodeFrame } from '../../protocol/frame-codec.js';
 import { signalFrame } from '../../protocol/frames.js';
 import { MemoryControlPlaneStore } from '../control-plane/memory-store.js';
 import { devicePrincipal } from '../control-plane/pairing.js';
-import { eventually, TestRelay } from '../testing/harness.js';
+import { eventually, TestRelay, type TestDaemon, type TestPeer } from '../testing/harness.js';
+import { describeWithRedis } from '../testing/redis-gate.js';
 import { startRedisServer, type RedisServer } from '../testing/redis-server.js';
 import type { ClusterTimers } from './cluster-options.js';
+import { isBatch, splitBatch } from './envelope-batch.js';
 import { decodeEnvelope, encodeEnvelope, EnvelopeType } from './envelope-codec.js';
 import { RedisKeys } from './redis-keys.js';
 
@@ -25,12 +27,6 @@ const data = (sid: bigint, fill: number, length = 40): Uint8Array => encodeFrame
 let redis: RedisServer;
 let run = 0;
 
-beforeAll(async () => {
-  redis = await startRedisServer();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
 
 interface Pair {
   store: MemoryControlPlaneStore;
@@ -47,13 +43,57 @@ async function startPair(options: { graceMs?: number; maxSessionsPerDaemon?: num
   return { store, a, b };
 }
 
-describe('redis backplane: two nodes', { timeout: 30_000 }, () => {
+describeWithRedis('redis backplane: two nodes', { timeout: 30_000 }, () => {
+  // Inside the gated suite so no redis-server is started when the suite is skipped.
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
   let pair: Pair | undefined;
   afterEach(async () => {
     await pair?.b.close();
     await pair?.a.close();
     pair = undefined;
   });
+
+  /**
+   * A client on node b in a session with a daemon online on node a, one Data frame already
+   * through: from the client (`fill` 1, as in a real session the client speaks first), or from
+   * the daemon.
+   */
+  async function crossNodeSession(firstFrom: 'client' | 'daemon' = 'client'): Promise<{ pair: Pair; daemon: TestDaemon & { peer: TestPeer }; client: TestPeer; sessionId: bigint }> {
+    pair = await startPair();
+    const daemon = await pair.a.onlineDaemon();
+    const { token, sessionId } = await pair.a.clientToken(daemon.daemonId);
+    const client = await pair.b.open(token);
+    if (firstFrom === 'client') {
+      client.send(data(sessionId, 1));
+      await daemon.peer.next((f) => f.type === FrameType.Data);
+    } else {
+      daemon.peer.send(data(sessionId, 1));
+      await client.next((f) => f.type === FrameType.Data);
+    }
+    return { pair, daemon, client, sessionId };
+  }
+
+  /** The fencing epoch in node a's lease on `daemonId`. */
+  async function leaseEpoch(daemonId: string): Promise<bigint> {
+    const lease = String(await redis.cli('GET', RedisKeys.owner(daemonId)));
+    return BigInt(lease.slice(lease.lastIndexOf(':') + 1));
+  }
+
+  /** Publishes `messages` to `channel` on a connection of its own, as another node would. */
+  async function publish(channel: string, ...messages: Uint8Array[]): Promise<void> {
+    const publisher = new Redis(redis.url);
+    try {
+      for (const message of messages) await publisher.publish(channel, Buffer.from(message));
+    } finally {
+      publisher.disconnect();
+    }
+  }
 
   it('routes a client on one node to its daemon on another, both ways, in order', async () => {
     pair = await startPair();
@@ -97,13 +137,7 @@ describe('redis backplane: two nodes', { timeout: 30_000 }, () => {
   });
 
   it('pauses the session at the edge when the daemon leaves, and resumes it when it returns through another node', async () => {
-    pair = await startPair();
-    const { a, b } = pair;
-    const daemon = await a.onlineDaemon();
-    const { token, sessionId } = await a.clientToken(daemon.daemonId);
-    const client = await b.open(token);
-    client.send(data(sessionId, 1));
-    await daemon.peer.next((f) => f.type === FrameType.Data);
+    const { pair: { a, b }, daemon, client, sessionId } = await crossNodeSession();
     daemon.peer.ws.close();
     await client.control('session_paused', sessionId);
     client.send(data(sessionId, 2)); // held at the edge while paused
@@ -150,13 +184,7 @@ describe('redis backplane: two nodes', { timeout: 30_000 }, () => {
   });
 
   it('ends cross-node sessions loudly when the subscriber connection is dropped, then works again', async () => {
-    pair = await startPair();
-    const { a, b } = pair;
-    const daemon = await a.onlineDaemon();
-    const { token, sessionId } = await a.clientToken(daemon.daemonId);
-    const client = await b.open(token);
-    client.send(data(sessionId, 1));
-    await daemon.peer.next((f) => f.type === FrameType.Data);
+    const { pair: { a, b }, daemon, client, sessionId } = await crossNodeSession();
     await redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
     await client.control('internal_error');
     await client.closedWithin();
@@ -200,24 +228,10 @@ describe('redis backplane: two nodes', { timeout: 30_000 }, () => {
   });
 
   it('drops malformed envelopes and frames of an older epoch at the receiver (fencing), counting both', async () => {
-    pair = await startPair();
-    const { a, b } = pair;
-    const daemon = await a.onlineDaemon();
-    const { token, sessionId } = await a.clientToken(daemon.daemonId);
-    const client = await b.open(token);
-    client.send(data(sessionId, 1));
-    await daemon.peer.next((f) => f.type === FrameType.Data);
-    const lease = String(await redis.cli('GET', RedisKeys.owner(daemon.daemonId)));
-    const epoch = BigInt(lease.slice(lease.lastIndexOf(':') + 1));
-    const publisher = new Redis(redis.url);
-    try {
-      const inbox = RedisKeys.inbox(`r${run}b`);
-      await publisher.publish(inbox, Buffer.from([1, 2, 3]));
-      const old = encodeEnvelope({ type: EnvelopeType.daemonFrame, node: `r${run}a`, did: daemon.daemonId, epoch: epoch - 1n, sid: sessionId, seq: 0, code: 0, payload: data(sessionId, 66) });
-      await publisher.publish(inbox, old);
-    } finally {
-      publisher.disconnect();
-    }
+    const { pair: { b }, daemon, client, sessionId } = await crossNodeSession();
+    const epoch = await leaseEpoch(daemon.daemonId);
+    const old = encodeEnvelope({ type: EnvelopeType.daemonFrame, node: `r${run}a`, did: daemon.daemonId, epoch: epoch - 1n, sid: sessionId, seq: 0, code: 0, payload: data(sessionId, 66) });
+    await publish(RedisKeys.inbox(`r${run}b`), Uint8Array.of(1, 2, 3), old);
     await eventually(() => b.relay.metrics.cluster.malformedEnvelopes === 1 && b.relay.metrics.cluster.staleDropped >= 1, 3000, 'both dropped');
     daemon.peer.send(data(sessionId, 2)); // the live epoch still gets through, and only it
     expect((await client.next((f) => f.type === FrameType.Data)).payload[0]).toBe(2);
@@ -252,24 +266,12 @@ describe('redis backplane: two nodes', { timeout: 30_000 }, () => {
   });
 
   it('ends a session on a hop-sequence gap: internal_error to the client, session_ended to the daemon', async () => {
-    pair = await startPair();
-    const { a, b } = pair;
-    const daemon = await a.onlineDaemon();
-    const { token, sessionId } = await a.clientToken(daemon.daemonId);
-    const client = await b.open(token);
-    daemon.peer.send(data(sessionId, 1));
-    await client.next((f) => f.type === FrameType.Data);
-    const lease = String(await redis.cli('GET', RedisKeys.owner(daemon.daemonId)));
-    const epoch = BigInt(lease.slice(lease.lastIndexOf(':') + 1));
-    const publisher = new Redis(redis.url);
-    try {
-      // Seq 5 where 1 is due: frames 1–4 were lost on the hop.
-      await publisher.publish(RedisKeys.inbox(`r${run}b`), encodeEnvelope({
-        type: EnvelopeType.daemonFrame, node: `r${run}a`, did: daemon.daemonId, epoch, sid: sessionId, seq: 5, code: 0, payload: data(sessionId, 2),
-      }));
-    } finally {
-      publisher.disconnect();
-    }
+    const { pair: { b }, daemon, client, sessionId } = await crossNodeSession('daemon');
+    const epoch = await leaseEpoch(daemon.daemonId);
+    // Seq 5 where 1 is due: frames 1–4 were lost on the hop.
+    await publish(RedisKeys.inbox(`r${run}b`), encodeEnvelope({
+      type: EnvelopeType.daemonFrame, node: `r${run}a`, did: daemon.daemonId, epoch, sid: sessionId, seq: 5, code: 0, payload: data(sessionId, 2),
+    }));
     await client.control('internal_error');
     await daemon.peer.control('session_ended', sessionId);
     expect(client.frames.filter((f) => f.type === FrameType.Data)).toHaveLength(1);
@@ -280,15 +282,17 @@ describe('redis backplane: two nodes', { timeout: 30_000 }, () => {
     pair = await startPair({ maxSessionsPerDaemon: 2 });
     const { a } = pair;
     const daemon = await a.onlineDaemon();
-    const lease = String(await redis.cli('GET', RedisKeys.owner(daemon.daemonId)));
-    const epoch = BigInt(lease.slice(lease.lastIndexOf(':') + 1));
+    const epoch = await leaseEpoch(daemon.daemonId);
     const listener = new Redis(redis.url);
     const publisher = new Redis(redis.url);
     try {
       const lost: bigint[] = [];
       listener.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
-        const envelope = decodeEnvelope(message);
-        if (envelope.type === EnvelopeType.sessionLost) lost.push(envelope.sid);
+        // A node publishes the envelopes of one turn for one node as a batch (publish-batcher.ts).
+        for (const part of isBatch(message) ? splitBatch(message) : [message]) {
+          const envelope = decodeEnvelope(part);
+          if (envelope.type === EnvelopeType.sessionLost) lost.push(envelope.sid);
+        }
       });
       await listener.subscribe(RedisKeys.inbox('forger'));
       for (const sid of [11n, 12n, 13n, 14n]) {
@@ -306,13 +310,7 @@ describe('redis backplane: two nodes', { timeout: 30_000 }, () => {
   });
 
   it('notices a deaf subscriber with its probe (Redis stopped), ends cross-node sessions, and recovers after', async () => {
-    pair = await startPair();
-    const { a, b } = pair;
-    const daemon = await a.onlineDaemon();
-    const { token, sessionId } = await a.clientToken(daemon.daemonId);
-    const client = await b.open(token);
-    client.send(data(sessionId, 1));
-    await daemon.peer.next((f) => f.type === FrameType.Data);
+    const { pair: { b }, client } = await crossNodeSession();
     await redis.kill('SIGSTOP');
     try {
       await eventually(() => b.relay.metrics.cluster.deafSubscriber >= 1, 5000, 'deaf subscriber noticed');

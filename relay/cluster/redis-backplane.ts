@@ -10,12 +10,14 @@ import type { Admission, Backplane } from './backplane.js';
 import { ClusterAdmission, parseLease, type ClientAdmission, type DaemonAdmission } from './cluster-admission.js';
 import type { CrossNodeEndReason } from './cluster-metrics.js';
 import type { ClusterTimers } from './cluster-options.js';
+import { isBatch, splitBatch } from './envelope-batch.js';
 import { ACK_WANTED, CreditFor, decodeEnvelope, encodeEnvelope, EnvelopeError, EnvelopeType, MAX_DAEMON_ID_BYTES, type Envelope } from './envelope-codec.js';
 import { InboxProbe } from './inbox-probe.js';
 import { SessionAnnouncements } from './session-announcements.js';
 import { renewLeases, touchSessions } from './lease-renewal.js';
 import { beatAndFindDead } from './node-heartbeat.js';
 import { OwnedDaemons } from './owned-daemons.js';
+import { PublishBatcher } from './publish-batcher.js';
 import { connectRedis, type RedisConnections } from './redis-connections.js';
 import { RedisKeys } from './redis-keys.js';
 import { BackplaneScripts } from './redis-scripts.js';
@@ -38,6 +40,13 @@ export interface RedisBackplaneOptions {
   logger: RelayLogger;
   /** Closes a revoked principal's sessions on this node (SessionRouter.revokePrincipal). */
   onRevoked: (sub: string) => void;
+}
+
+/** What a failed publish must undo, per envelope in it. */
+interface SentEnvelope {
+  type: EnvelopeType;
+  did: string;
+  sid: bigint;
 }
 
 const utf8 = new TextEncoder();
@@ -73,11 +82,19 @@ export class RedisBackplane implements Backplane {
   private readonly probe: InboxProbe;
   private readonly announcements: SessionAnnouncements;
   private closed = false;
+  private readonly batcher: PublishBatcher<SentEnvelope>;
 
   constructor(options: RedisBackplaneOptions) {
     this.o = options;
     this.node = options.nodeId;
     this.inbox = RedisKeys.inbox(this.node);
+    this.batcher = new PublishBatcher<SentEnvelope>({
+      publish: (node, message) => {
+        options.metrics.cluster.inboxPublishes++;
+        return this.redis!.publisher.publish(RedisKeys.inbox(node), message);
+      },
+      failed: (sent) => this.publishFailed(sent.type, sent.did, sent.sid),
+    });
     const metrics = options.metrics.cluster;
     const send: LinkPort['send'] = (node, type, did, epoch, sid, seq, code, payload) => this.send(node, type, did, epoch, sid, seq, code, payload);
     const received = (bytes: number): void => {
@@ -265,10 +282,13 @@ export class RedisBackplane implements Backplane {
     if (this.closed) return;
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
+    this.probe.close();
     this.announcements.close();
     // Their credit timers must not outlive the node (the router is closed: nothing else reacts).
     this.links.closeAll();
     this.owned.clearTimers();
+    // What this turn queued still gets its chance before the publisher disconnects.
+    this.batcher.flushNow();
     const redis = this.redis;
     if (!redis) return;
     // Best effort: leases and the heartbeat would expire anyway.
@@ -293,7 +313,15 @@ export class RedisBackplane implements Backplane {
       this.o.metrics.cluster.frames.sent++;
       this.o.metrics.cluster.bytes.sent += payload.length;
     }
-    publisher.publish(RedisKeys.inbox(node), message).catch(() => this.publishFailed(type, did, sid));
+    if (type !== EnvelopeType.probe) {
+      // Leaves with the other envelopes for `node` of this turn, as one PUBLISH (publish-batcher.ts).
+      this.batcher.send(node, message, { type, did, sid });
+      return true;
+    }
+    publisher.publish(RedisKeys.inbox(node), message).then(
+      () => this.probe.sent(), // the echo's deadline starts when Redis took it
+      () => this.publishFailed(type, did, sid),
+    );
     return true;
   }
 
@@ -318,13 +346,30 @@ export class RedisBackplane implements Backplane {
       this.o.onRevoked(message.toString('utf8'));
       return;
     }
+    if (!isBatch(message)) return this.deliver(message);
+    let parts: Buffer[];
+    try {
+      parts = splitBatch(message);
+    } catch (error) {
+      this.malformed(error);
+      return;
+    }
+    // In order, each on its own: epoch fencing and hop seq work as if the envelopes came alone.
+    for (const part of parts) this.deliver(part);
+  }
+
+  private malformed(error: unknown): void {
+    if (!(error instanceof EnvelopeError)) throw error;
+    this.o.metrics.cluster.malformedEnvelopes++;
+    this.o.logger.warn('malformed envelope on the inbox', { error: error.message });
+  }
+
+  private deliver(message: Buffer): void {
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(message);
     } catch (error) {
-      if (!(error instanceof EnvelopeError)) throw error;
-      this.o.metrics.cluster.malformedEnvelopes++;
-      this.o.logger.warn('malformed envelope on the inbox', { error: error.message });
+      this.malformed(error);
       return;
     }
     switch (envelope.type) {

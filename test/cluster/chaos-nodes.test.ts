@@ -89,11 +89,7 @@ describeWithRedis('cluster chaos: nodes killed and stopped', () => {
 
   it('takeover on another node: after session_paused the client gets no frame from the replaced daemon connection, only the new one’s', async () => {
     const reg = await fx.registerDaemon();
-    const old = await fx.peer(fx.node(1), await fx.presenceToken(reg));
-    const { token, sessionId } = await fx.sessionToken(reg);
-    const client = await fx.peer(fx.node(2), token);
-    client.send(numberedData(sessionId, 0));
-    expect(await receiveNumbered(old, sessionId, 1)).toEqual([0]);
+    const { daemon: old, client, sessionId } = await fx.rawSession(reg, fx.node(1), fx.node(2));
     // The old connection streams until it is closed; the new one connects in the middle.
     let next = 0;
     const stream = setInterval(() => {
@@ -174,11 +170,7 @@ describeWithRedis('cluster chaos: nodes killed and stopped', () => {
 
   it('writer SIGKILLed: open cross-node sessions carry on, the control-plane API answers 502 on followers; the restarted writer serves again', async () => {
     const reg = await fx.registerDaemon();
-    const daemon = await fx.peer(fx.node(1), await fx.presenceToken(reg));
-    const { token, sessionId } = await fx.sessionToken(reg);
-    const client = await fx.peer(fx.node(2), token);
-    client.send(numberedData(sessionId, 0));
-    expect(await receiveNumbered(daemon, sessionId, 1)).toEqual([0]);
+    const { daemon, client, sessionId } = await fx.rawSession(reg, fx.node(1), fx.node(2));
 
     await fx.node(0).kill('SIGKILL');
     for (const i of range(10, 1)) client.send(numberedData(sessionId, i));
@@ -200,13 +192,7 @@ describeWithRedis('cluster chaos: nodes killed and stopped', () => {
 
   it('owner SIGSTOPped past its lease, then continued: it fences itself, its late frames never reach the client, the new owner carries the session', async () => {
     const reg = await fx.registerDaemon();
-    const stale = await fx.peer(fx.node(1), await fx.presenceToken(reg));
-    const { token, sessionId } = await fx.sessionToken(reg);
-    const client = await fx.peer(fx.node(2), token);
-    client.send(numberedData(sessionId, 0));
-    expect(await receiveNumbered(stale, sessionId, 1)).toEqual([0]);
-    stale.send(numberedData(sessionId, 0));
-    expect(await receiveNumbered(client, sessionId, 1)).toEqual([0]);
+    const { daemon: stale, client, sessionId } = await fx.rawSession(reg, fx.node(1), fx.node(2), { echo: true });
 
     await fx.node(1).kill('SIGSTOP');
     // Written while node 1 is stopped: these sit in its socket buffer and are read late.

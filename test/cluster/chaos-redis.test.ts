@@ -52,14 +52,7 @@ describeWithRedis('cluster chaos: Redis fails under the nodes', () => {
 
   it('CLIENT KILL TYPE pubsub: cross-node sessions end with a code on both sides, then new ones work', async () => {
     const reg = await fx.registerDaemon();
-    const daemon = await fx.peer(fx.node(1), await fx.presenceToken(reg));
-    const { token, sessionId } = await fx.sessionToken(reg);
-    const client = await fx.peer(fx.node(2), token);
-    // As in a real session the client speaks first (the daemon learns the sid from it).
-    client.send(numberedData(sessionId, 0));
-    expect(await receiveNumbered(daemon, sessionId, 1)).toEqual([0]);
-    daemon.send(numberedData(sessionId, 0));
-    expect(await receiveNumbered(client, sessionId, 1)).toEqual([0]);
+    const { daemon, client, sessionId } = await fx.rawSession(reg, fx.node(1), fx.node(2), { echo: true });
 
     const killed = Number(await fx.redis!.cli('CLIENT', 'KILL', 'TYPE', 'pubsub'));
     expect(killed).toBeGreaterThanOrEqual(fx.cluster.nodes.length);
@@ -139,11 +132,7 @@ describeWithRedis('cluster chaos: Redis fails under the nodes', () => {
 
   it('pubsub output buffer limit shrunk while the owner node is stopped: every frame arrives in order, or the session ends with a code (never a gap)', async () => {
     const reg = await fx.registerDaemon();
-    const daemon = await fx.peer(fx.node(1), await fx.presenceToken(reg));
-    const { token, sessionId } = await fx.sessionToken(reg);
-    const client = await fx.peer(fx.node(2), token);
-    client.send(numberedData(sessionId, 0));
-    expect(await receiveNumbered(daemon, sessionId, 1)).toEqual([0]);
+    const { daemon, client, sessionId } = await fx.rawSession(reg, fx.node(1), fx.node(2));
 
     await fx.redis!.cli('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 1048576 524288 0');
     const before = await pubsubClients();
@@ -227,13 +216,7 @@ describeWithRedis('cluster chaos: Redis fails under the nodes', () => {
 
   it('only the owner node’s subscriber dropped: an idle cross-node session ends with a code at the client too, not only at the daemon', async () => {
     const reg = await fx.registerDaemon();
-    const daemon = await fx.peer(fx.node(1), await fx.presenceToken(reg));
-    const { token, sessionId } = await fx.sessionToken(reg);
-    const client = await fx.peer(fx.node(2), token);
-    client.send(numberedData(sessionId, 0));
-    expect(await receiveNumbered(daemon, sessionId, 1)).toEqual([0]);
-    daemon.send(numberedData(sessionId, 0));
-    expect(await receiveNumbered(client, sessionId, 1)).toEqual([0]);
+    const { daemon, client, sessionId } = await fx.rawSession(reg, fx.node(1), fx.node(2), { echo: true });
 
     const list = String(await fx.redis!.cli('CLIENT', 'LIST', 'TYPE', 'pubsub'));
     const id = /id=(\d+) .*name=sideband-relay:n1:sub/.exec(list)?.[1];

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import WebSocket from 'ws';
 import { toBase64Url } from '../../protocol/bytes.js';
 import { connect, type ConnectEvents, type ConnectOptions, type SidebandClient } from '../../client/connect.js';
@@ -14,6 +15,7 @@ import { startRedisServer, type RedisServer, type RedisServerOptions } from '../
 import { startTcpBalancer, type TcpBalancer } from '../../relay/testing/tcp-balancer.js';
 import type { RelayClient } from '../../web/client-types.js';
 import { FAST_RECONNECT } from '../helpers/relay-fixture.js';
+import { numberedData, receiveNumbered } from './frames.js';
 
 /**
  * A private redis-server, N relay processes on it (relay/testing/cluster.ts), a TCP balancer in
@@ -29,6 +31,13 @@ export interface TestDaemonReg {
   identity: DaemonIdentity;
   daemonId: string;
   apiKey: string;
+}
+
+/** A raw daemon peer and a raw client peer in one session, from `ClusterFixture.rawSession`. */
+export interface RawSession {
+  daemon: TestPeer;
+  client: TestPeer;
+  sessionId: bigint;
 }
 
 export interface ClusterFixture {
@@ -50,6 +59,13 @@ export interface ClusterFixture {
   /** A raw WebSocket peer with `token` (Authorization header). */
   openPeer(at: Endpoint, token: string): Promise<ConnectResult>;
   peer(at: Endpoint, token: string): Promise<TestPeer>;
+  /**
+   * A raw daemon peer online at `daemonAt` and a raw client peer in session with it at `clientAt`
+   * (tokens from the writer), with numbered Data frame 0 sent by the client and received by the
+   * daemon (as in a real session the client speaks first: the daemon learns the sid from it),
+   * and with `echo` frame 0 sent back and received by the client too.
+   */
+  rawSession(reg: TestDaemonReg, daemonAt: Endpoint, clientAt: Endpoint, options?: { echo?: boolean }): Promise<RawSession>;
   closeEach(): Promise<void>;
   close(): Promise<void>;
 }
@@ -149,6 +165,18 @@ export async function startClusterFixture(options: ClusterFixtureOptions = {}): 
       const result = await fixture.openPeer(at, token);
       if (!result.ok) throw new Error(`upgrade refused at ${at.wsUrl}: ${result.status} ${result.body}`);
       return result.peer;
+    },
+    async rawSession(reg, daemonAt, clientAt, { echo = false } = {}) {
+      const daemon = await fixture.peer(daemonAt, await fixture.presenceToken(reg));
+      const { token, sessionId } = await fixture.sessionToken(reg);
+      const client = await fixture.peer(clientAt, token);
+      client.send(numberedData(sessionId, 0));
+      expect(await receiveNumbered(daemon, sessionId, 1)).toEqual([0]);
+      if (echo) {
+        daemon.send(numberedData(sessionId, 0));
+        expect(await receiveNumbered(client, sessionId, 1)).toEqual([0]);
+      }
+      return { daemon, client, sessionId };
     },
     async closeEach() {
       for (const ws of sockets) ws.terminate();

@@ -92,6 +92,16 @@ describeWithRedis('lifecycle scenarios over topologies', () => {
         const { token, sessionId } = await fx.sessionToken(reg);
         return { peer: await fx.peer(clientAt, token), sessionId };
       };
+      /** A session whose daemon dropped (session_paused) and came back at `backAt` resuming (session_pending). */
+      const pendingSession = async () => {
+        const daemon = await onlineDaemon();
+        const c = await openClient(daemon.reg);
+        daemon.peer.ws.close();
+        await c.peer.control('session_paused', c.sessionId, 5000);
+        const back = await fx.peer(backAt, await fx.presenceToken(daemon.reg, true));
+        await c.peer.control('session_pending', c.sessionId, 5000);
+        return { daemon, c, back };
+      };
       const data = (sid: bigint, fill: number): Uint8Array => encodeFrame(FrameType.Data, sid, new Uint8Array(40).fill(fill));
 
       it('forwards client frames unchanged to the daemon and daemon frames to the right client', async () => {
@@ -170,12 +180,7 @@ describeWithRedis('lifecycle scenarios over topologies', () => {
       });
 
       it('expires a pending session on Signal(close, state_lost), with no session_ended echo', async () => {
-        const daemon = await onlineDaemon();
-        const c = await openClient(daemon.reg);
-        daemon.peer.ws.close();
-        await c.peer.control('session_paused', c.sessionId, 5000);
-        const back = await fx.peer(backAt, await fx.presenceToken(daemon.reg, true));
-        await c.peer.control('session_pending', c.sessionId, 5000);
+        const { daemon, c, back } = await pendingSession();
         back.send(signalFrame(c.sessionId, SignalCode.close, SignalReason.state_lost));
         await c.peer.control('session_expired', c.sessionId, 5000);
         await c.peer.closedWithin();
@@ -210,12 +215,7 @@ describeWithRedis('lifecycle scenarios over topologies', () => {
       });
 
       it('expires a pending session the daemon never signals; its Data meanwhile is session_not_found (not terminal)', async () => {
-        const daemon = await onlineDaemon();
-        const c = await openClient(daemon.reg);
-        daemon.peer.ws.close();
-        await c.peer.control('session_paused', c.sessionId, 5000);
-        const back = await fx.peer(backAt, await fx.presenceToken(daemon.reg, true));
-        await c.peer.control('session_pending', c.sessionId, 5000);
+        const { c, back } = await pendingSession();
         back.send(data(c.sessionId, 1));
         await back.control('session_not_found', c.sessionId, 5000);
         await c.peer.control('session_expired', c.sessionId, GRACE_S * 1000 + 5000);

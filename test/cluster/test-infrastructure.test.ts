@@ -10,15 +10,7 @@ import { startTcpBalancer } from '../../relay/testing/tcp-balancer.js';
 import { checkNoLeakedHandles } from '../helpers/leak-check.js';
 import { waitFor } from '../helpers/wait.js';
 import { describeWithRedis } from '../../relay/testing/redis-gate.js';
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { processAlive } from './process-alive.js';
 
 describeWithRedis('cluster test infrastructure', () => {
   checkNoLeakedHandles();
@@ -46,14 +38,14 @@ describeWithRedis('cluster test infrastructure', () => {
     await redis.cli('SET', 'k', 'v');
     const firstPid = redis.pid;
     await redis.kill('SIGKILL');
-    expect(alive(firstPid)).toBe(false);
+    expect(processAlive(firstPid)).toBe(false);
     await expect(redis.cli('PING')).rejects.toThrow();
     await redis.restart();
     expect(redis.pid).not.toBe(firstPid);
     expect(await redis.cli('GET', 'k')).toBeNull();
     const secondPid = redis.pid;
     await Promise.all([redis.stop(), redis.stop()]);
-    expect(alive(secondPid)).toBe(false);
+    expect(processAlive(secondPid)).toBe(false);
   });
 
   it('a stopped (SIGSTOP) server is restarted too', async () => {
