@@ -13,19 +13,8 @@ import { startTamperProxy } from './helpers/tamper-proxy.js';
 import { openRawSession } from './helpers/raw-session.js';
 import { encodeInner } from '../protocol/stream/inner-frame.js';
 import { InnerKind } from '../protocol/stream/stream-codes.js';
-import { hashBody, patternBytes, patternStream, sha256 } from './helpers/http-fixture.js';
+import { hashBody, lifecycleHandler as handler, patternBytes, sha256 } from './helpers/http-fixture.js';
 import { waitFor } from './helpers/wait.js';
-
-async function handler(request: Request): Promise<Response> {
-  const url = new URL(request.url);
-  if (url.pathname === '/slow') {
-    await new Promise((resolve) => setTimeout(resolve, Number(url.searchParams.get('ms') ?? 300)));
-    return new Response('slow done');
-  }
-  if (url.pathname === '/forever') return new Promise<Response>(() => {});
-  if (url.pathname === '/bytes') return new Response(patternStream(Number(url.searchParams.get('size')), 3).stream);
-  return Response.json({ ok: true, path: url.pathname });
-}
 
 describe('e2e: sessions come and go under HTTP', () => {
   checkNoLeakedHandles();

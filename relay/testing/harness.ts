@@ -102,6 +102,31 @@ export class TestPeer {
 
 export type ConnectResult = { ok: true; peer: TestPeer } | { ok: false; status: number; body: string };
 
+/**
+ * Opens a raw SBRP WebSocket kept in `sockets` while it lives (so a test can close whatever is
+ * left); a refused upgrade resolves with its status and body instead of rejecting.
+ */
+export function openTrackedPeer(url: string, headers: Record<string, string>, sockets: Set<WebSocket>): Promise<ConnectResult> {
+  const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+  sockets.add(ws);
+  ws.once('close', () => sockets.delete(ws));
+  return new Promise((resolve, reject) => {
+    const peer = new TestPeer(ws);
+    ws.once('open', () => resolve({ ok: true, peer }));
+    ws.once('unexpected-response', (req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        req.destroy();
+        sockets.delete(ws);
+        resolve({ ok: false, status: res.statusCode ?? 0, body });
+      });
+    });
+    ws.once('error', (error) => reject(error));
+  });
+}
+
 export interface ConnectOptions {
   token?: string;
   /** Send the token as `?token=` instead of `Authorization: Bearer`. */
@@ -177,24 +202,7 @@ export class TestRelay {
       if (options.viaQuery) url += `?token=${encodeURIComponent(options.token)}`;
       else headers.authorization = `Bearer ${options.token}`;
     }
-    const ws = new WebSocket(url, { headers, perMessageDeflate: false });
-    this.sockets.add(ws);
-    ws.once('close', () => this.sockets.delete(ws));
-    return new Promise((resolve, reject) => {
-      const peer = new TestPeer(ws);
-      ws.once('open', () => resolve({ ok: true, peer }));
-      ws.once('unexpected-response', (req, res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => {
-          req.destroy();
-          this.sockets.delete(ws);
-          resolve({ ok: false, status: res.statusCode ?? 0, body });
-        });
-      });
-      ws.once('error', (error) => reject(error));
-    });
+    return openTrackedPeer(url, headers, this.sockets);
   }
 
   /** Connects and expects the upgrade to succeed. */

@@ -10,7 +10,7 @@ import { listen } from '../../daemon/listen.js';
 import type { Listener, ListenEvents, ListenOptions } from '../../daemon/listen-types.js';
 import { ControlPlaneClient } from '../../node/control-plane-client.js';
 import { startCluster, type Cluster, type ClusterNode, type ClusterOptions } from '../../relay/testing/cluster.js';
-import { TestPeer, type ConnectResult } from '../../relay/testing/harness.js';
+import { openTrackedPeer, TestPeer, type ConnectResult } from '../../relay/testing/harness.js';
 import { startRedisServer, type RedisServer, type RedisServerOptions } from '../../relay/testing/redis-server.js';
 import { startTcpBalancer, type TcpBalancer } from '../../relay/testing/tcp-balancer.js';
 import type { RelayClient } from '../../web/client-types.js';
@@ -142,24 +142,7 @@ export async function startClusterFixture(options: ClusterFixtureOptions = {}): 
       return client;
     },
     openPeer(at, token) {
-      const ws = new WebSocket(at.wsUrl, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
-      sockets.add(ws);
-      ws.once('close', () => sockets.delete(ws));
-      return new Promise((resolve, reject) => {
-        const peer = new TestPeer(ws);
-        ws.once('open', () => resolve({ ok: true, peer }));
-        ws.once('unexpected-response', (req, res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => {
-            req.destroy();
-            sockets.delete(ws);
-            resolve({ ok: false, status: res.statusCode ?? 0, body });
-          });
-        });
-        ws.once('error', reject);
-      });
+      return openTrackedPeer(at.wsUrl, { authorization: `Bearer ${token}` }, sockets);
     },
     async peer(at, token) {
       const result = await fixture.openPeer(at, token);

@@ -11,7 +11,7 @@ import { FrameType, SignalCode, SignalReason } from '../../protocol/codes.js';
 import { encodeFrame } from '../../protocol/frame-codec.js';
 import { handshakeInitFrame, pingFrame, signalFrame } from '../../protocol/frames.js';
 import { FAST_CLUSTER_TIMERS, type ClusterNode } from '../../relay/testing/cluster.js';
-import { hashBody, patternBytes, patternStream, sha256 } from '../helpers/http-fixture.js';
+import { hashBody, lifecycleHandler as handler, patternBytes, sha256 } from '../helpers/http-fixture.js';
 import { checkNoLeakedHandles } from '../helpers/leak-check.js';
 import { startTamperProxy } from '../helpers/tamper-proxy.js';
 import { waitFor } from '../helpers/wait.js';
@@ -49,17 +49,6 @@ const clusterFor = (options: ClusterFixtureOptions): Promise<ClusterFixture> => 
   if (!started) clusters.set(options, (started = startClusterFixture(options)));
   return started;
 };
-
-async function handler(request: Request): Promise<Response> {
-  const url = new URL(request.url);
-  if (url.pathname === '/slow') {
-    await new Promise((resolve) => setTimeout(resolve, Number(url.searchParams.get('ms') ?? 300)));
-    return new Response('slow done');
-  }
-  if (url.pathname === '/forever') return new Promise<Response>(() => {});
-  if (url.pathname === '/bytes') return new Response(patternStream(Number(url.searchParams.get('size')), 3).stream);
-  return Response.json({ ok: true, path: url.pathname });
-}
 
 describeWithRedis('lifecycle scenarios over topologies', () => {
   checkNoLeakedHandles();

@@ -114,3 +114,19 @@ export async function hashBody(body: ReadableStream<Uint8Array> | null, onChunk?
   }
   return { sha256: hash.digest('hex'), length };
 }
+
+/**
+ * The handler of the lifecycle scenarios (one node and every cluster topology): `/slow?ms=`
+ * answers late, `/forever` never, `/bytes?size=` streams the seed-3 pattern, anything else
+ * echoes its path as JSON.
+ */
+export async function lifecycleHandler(request: Request): Promise<Response> {
+  const url = new URL(request.url);
+  if (url.pathname === '/slow') {
+    await new Promise((resolve) => setTimeout(resolve, Number(url.searchParams.get('ms') ?? 300)));
+    return new Response('slow done');
+  }
+  if (url.pathname === '/forever') return new Promise<Response>(() => {});
+  if (url.pathname === '/bytes') return new Response(patternStream(Number(url.searchParams.get('size')), 3).stream);
+  return Response.json({ ok: true, path: url.pathname });
+}
