@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from './free-port.js';
 import { tmpdir } from 'node:os';
 import { Redis } from 'ioredis';
 
@@ -178,14 +178,3 @@ async function launch(port: number, config: Record<string, string>, timeoutMs: n
   return { child, exited, output: () => output };
 }
 
-/** A TCP port that was free a moment ago (bound to port 0, then released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -1,5 +1,4 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -12,6 +11,9 @@ import { startWebServer } from '../../demo/server.js';
 import { ControlPlaneClient } from '../../node/control-plane-client.js';
 import { toBase64Url } from '../../protocol/bytes.js';
 import { testWebRoot } from './test-web-root.js';
+import { freePort } from '../../relay/testing/free-port.js';
+
+export { freePort };
 
 export const ADMIN_KEY = 'browser-admin-key-0123456789abcdef';
 const FAST_RECONNECT = { minDelayMs: 50, maxDelayMs: 500, jitter: 'none' } as const;
@@ -36,18 +38,6 @@ export interface BrowserStack {
   /** Closes the relay and starts it again on the same port with the same SQLite state. */
   restartRelay(): Promise<void>;
   close(): Promise<void>;
-}
-
-/** A free TCP port on 127.0.0.1 (the web server's, known before the relay's allowlist is set). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**
