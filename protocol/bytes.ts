@@ -13,6 +13,11 @@ export function fromUtf8(bytes: Uint8Array): string {
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  return joinChunks(parts);
+}
+
+/** One buffer holding `parts` in order (a list, so any number of body chunks; no spread limit). */
+export function joinChunks(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   let length = 0;
   for (const part of parts) length += part.length;
   const out = new Uint8Array(length);

@@ -1,3 +1,4 @@
+import { joinChunks } from '../protocol/bytes.js';
 import type { Mux } from '../protocol/stream/mux.js';
 import type { MuxStream } from '../protocol/stream/mux-stream.js';
 import { stripConnectionHeaders } from '../protocol/stream/connection-headers.js';
@@ -97,11 +98,5 @@ async function readWhole(stream: MuxStream, limit: number): Promise<Uint8Array<A
     }
     chunks.push(chunk);
   }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return joinChunks(chunks);
 }

@@ -1,3 +1,4 @@
+import { joinChunks } from '../protocol/bytes.js';
 import type { MuxStream } from '../protocol/stream/mux-stream.js';
 
 export const STREAM_BODY_DEFAULTS = Object.freeze({
@@ -37,7 +38,7 @@ export function readableFromStream(stream: MuxStream, options: { maxJoinedBytes?
               parts.push(next);
               size += next.length;
             }
-            chunk = join(parts, size);
+            chunk = joinChunks(parts);
           }
           controller.enqueue(chunk);
           // The peer ended and nothing is left: close now rather than in one more pull.
@@ -52,16 +53,6 @@ export function readableFromStream(stream: MuxStream, options: { maxJoinedBytes?
     },
     { highWaterMark: 0 },
   );
-}
-
-function join(parts: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /**
