@@ -1,5 +1,5 @@
 import { sidebandClient, type ConnectOptions, type SidebandClient } from '../web/sideband-client.js';
-import { FULL_FRAME_LIMITS } from '../protocol/stream/stream-codes.js';
+import { FULL_FRAME_LIMITS, NODE_RECEIVE_CREDIT } from '../protocol/stream/stream-codes.js';
 import { connectClient } from './connect-client.js';
 
 export { CONNECT_DEFAULTS, type ConnectEvents, type ConnectOptions, type SidebandClient, type SidebandFetch } from '../web/sideband-client.js';
@@ -13,6 +13,7 @@ export { CONNECT_DEFAULTS, type ConnectEvents, type ConnectOptions, type Sideban
  *   const api = hc<typeof app>('http://daemon', { fetch: client.fetch });
  */
 export function connect(options: ConnectOptions): SidebandClient {
-  // Whole-frame body pieces: this client seals with OpenSSL (FULL_FRAME_LIMITS says why).
-  return sidebandClient(connectClient(options), { defer: setImmediate, ...options, limits: { ...FULL_FRAME_LIMITS, ...options.limits } });
+  // Whole-frame body pieces: this client seals with OpenSSL (FULL_FRAME_LIMITS says why); a
+  // lone download's window grows to 4 MiB (NODE_RECEIVE_CREDIT says why).
+  return sidebandClient(connectClient(options), { defer: setImmediate, receiveCredit: NODE_RECEIVE_CREDIT, ...options, limits: { ...FULL_FRAME_LIMITS, ...options.limits } });
 }

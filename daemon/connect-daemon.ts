@@ -1,6 +1,7 @@
 import type WebSocket from 'ws';
 import { DaemonEndpoint, type DaemonEndpointEvent } from '../protocol/daemon-endpoint.js';
 import { FrameType, SignalCode, SignalReason } from '../protocol/codes.js';
+import type { Plaintext } from '../protocol/aead.js';
 import { SbrpError } from '../protocol/errors.js';
 import { signalFrame } from '../protocol/frames.js';
 import { RECONNECT_DEFAULTS, ReconnectBackoff, shouldRetry, type ReconnectPolicy } from '../protocol/reconnect-policy.js';
@@ -146,7 +147,7 @@ class RelayDaemon implements DaemonConnection {
     return this.endpoint?.sessionIds() ?? [];
   }
 
-  send(sessionId: bigint, data: Uint8Array): void {
+  send(sessionId: bigint, data: Plaintext): void {
     if (this.closing) throw new ConnectionError('closed', 'daemon is closed');
     const endpoint = this.endpoint;
     if (!endpoint?.session(sessionId)) throw new SbrpError('session_not_found', `no session ${sessionId}`, sessionId);

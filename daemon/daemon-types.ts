@@ -105,10 +105,11 @@ export interface DaemonConnection {
   /** Installs the message handler (replacing the option); queued messages are delivered to it. */
   onMessage(handler: MessageHandler): void;
   /**
-   * Sends one message (≤ 65508 bytes) to a session. Held, bounded, while the relay is away;
-   * throws SbrpError `session_not_found` or `backpressure`, or ConnectionError `closed`.
+   * Sends one message (≤ 65508 bytes) to a session, whole or as parts in order (sealed without
+   * joining them). Held, bounded, while the relay is away; throws SbrpError
+   * `session_not_found` or `backpressure`, or ConnectionError `closed`.
    */
-  send(sessionId: bigint, data: Uint8Array): void;
+  send(sessionId: bigint, data: Uint8Array | readonly Uint8Array[]): void;
   /** Ends a session with Signal(close, reason) (default `none`). */
   closeSession(sessionId: bigint, reason?: number): void;
   sessionIds(): bigint[];

@@ -1,4 +1,5 @@
-import { FULL_FRAME_LIMITS, STREAM_DEFAULTS, type StreamLimits } from '../protocol/stream/stream-codes.js';
+import { FULL_FRAME_LIMITS, NODE_RECEIVE_CREDIT, STREAM_DEFAULTS, type StreamLimits } from '../protocol/stream/stream-codes.js';
+import type { ReceiveCreditPolicy } from '../protocol/stream/receive-credit.js';
 import type { ChannelLimits } from '../web/channel.js';
 import type { ConnectDaemonOptions, DaemonEvents, DaemonStatus } from './daemon-types.js';
 import type { IdempotencyOptions } from './idempotency.js';
@@ -10,6 +11,12 @@ import type { FetchHandler } from './serve-stream.js';
 export interface ListenOptions extends Omit<ConnectDaemonOptions, 'identity' | 'onMessage' | 'fetch'> {
   /** The WHATWG handler every HTTP stream goes to (a Hono app's `fetch` works as is). */
   fetch: FetchHandler;
+  /**
+   * Receive-window growth for a lone busy stream, e.g. an upload (Mux `receiveCredit`,
+   * docs/protocol.md §5). Default NODE_RECEIVE_CREDIT (up to 4 MiB); `false` keeps every window
+   * at `limits.streamWindow`.
+   */
+  receiveCredit?: ReceiveCreditPolicy | false;
   /** Channel handlers (terminal I/O and the like); without them every channel gets 404. */
   onChannel?: ChannelRoutes;
   /** The identity seed, or… */
@@ -55,12 +62,14 @@ export const LISTEN_DEFAULTS = Object.freeze({
    * handler that stops reading still bounds what each session holds to its session window.
    */
   limits: Object.freeze({ ...STREAM_DEFAULTS, ...FULL_FRAME_LIMITS, streamWindow: 1024 * 1024, sessionWindow: 2 * 1024 * 1024 }),
+  receiveCredit: NODE_RECEIVE_CREDIT,
   /**
    * The SBRP inbox delivers one TCP read worth of frames before the multiplexer consumes them
    * (ws emits a read's messages synchronously), and a read of small frames (OPEN, END, CREDIT)
-   * can hold over a thousand. Data is bounded by the stream windows; this bounds the count.
+   * can hold over a thousand. Data is bounded by the session window, which a lone upload grows
+   * to 5 MiB (receiveCredit); this bounds the count, and the bytes with room to spare.
    */
-  inbox: Object.freeze({ maxMessages: 4096, maxBytes: 4 * 1024 * 1024 }),
+  inbox: Object.freeze({ maxMessages: 4096, maxBytes: 8 * 1024 * 1024 }),
 });
 
 export interface ListenEvents extends DaemonEvents {

@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { SignalReason } from '../protocol/codes.js';
+import type { Plaintext } from '../protocol/aead.js';
 import { encodeEvent } from '../protocol/stream/heads.js';
 import { Mux } from '../protocol/stream/mux.js';
 import type { StreamLimits } from '../protocol/stream/stream-codes.js';
@@ -191,7 +192,9 @@ class SessionListener implements Listener {
     entry.mux = new Mux({
       role: 'daemon',
       limits: this.limits,
+      receiveCredit: this.options.receiveCredit === false ? undefined : (this.options.receiveCredit ?? LISTEN_DEFAULTS.receiveCredit),
       send: (frame) => this.send(sessionId, entry, frame),
+      sendParts: (parts) => this.send(sessionId, entry, parts),
       isWritable: () => this.gate.isWritable(),
       // Frames go out once per event-loop turn, after the handlers' microtasks: what a handler
       // queues in one go (head, a small body, end) leaves as one frame (docs/protocol.md §3).
@@ -229,7 +232,7 @@ class SessionListener implements Listener {
     entry.mux.close(error);
   }
 
-  private send(sessionId: bigint, entry: LiveSession, frame: Uint8Array): void {
+  private send(sessionId: bigint, entry: LiveSession, frame: Plaintext): void {
     if (entry.failed) return;
     try {
       this.connection.send(sessionId, frame);

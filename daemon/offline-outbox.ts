@@ -1,3 +1,4 @@
+import { copyPlaintext, plaintextLength, type Plaintext } from '../protocol/aead.js';
 import { SbrpError } from '../protocol/errors.js';
 
 /**
@@ -12,15 +13,16 @@ export class OfflineOutbox {
 
   constructor(private readonly limits: { maxMessages: number; maxBytes: number }) {}
 
-  /** Holds a copy of `data`; throws SbrpError `backpressure` over the per-session bound. */
-  hold(sessionId: bigint, data: Uint8Array): void {
+  /** Holds a copy of `data` (joined if in parts); throws SbrpError `backpressure` over the per-session bound. */
+  hold(sessionId: bigint, data: Plaintext): void {
+    const length = plaintextLength(data);
     let entry = this.held.get(sessionId);
     if (!entry) this.held.set(sessionId, (entry = { messages: [], bytes: 0 }));
-    if (entry.messages.length >= this.limits.maxMessages || entry.bytes + data.length > this.limits.maxBytes) {
+    if (entry.messages.length >= this.limits.maxMessages || entry.bytes + length > this.limits.maxBytes) {
       throw new SbrpError('backpressure', `relay unreachable and ${entry.messages.length} messages already held`, sessionId);
     }
-    entry.messages.push(data.slice());
-    entry.bytes += data.length;
+    entry.messages.push(copyPlaintext(data));
+    entry.bytes += length;
   }
 
   /** Remembers a Signal(close, reason) to send once connected again. */

@@ -5,7 +5,7 @@ import { DaemonSession } from './daemon-session.js';
 import { SbrpError } from './errors.js';
 import { nobleHandshakeCrypto, type HandshakeCrypto, type IdentitySigner, type RandomBytes } from './handshake.js';
 import { randomBytes as defaultRandomBytes } from './random.js';
-import type { Aead } from './aead.js';
+import type { Aead, Plaintext } from './aead.js';
 
 /**
  * The daemon's end of its one relay connection, which carries every session tagged by
@@ -82,7 +82,7 @@ export class DaemonEndpoint {
     }
   }
 
-  sendMessage(sessionId: bigint, plaintext: Uint8Array): void {
+  sendMessage(sessionId: bigint, plaintext: Plaintext): void {
     const session = this.sessions.get(sessionId);
     if (!session) throw new SbrpError('session_not_found', `no session ${sessionId}`, sessionId);
     session.sendMessage(plaintext);

@@ -106,10 +106,11 @@ describe('e2e: HTTP over the session under load (default relay limits)', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 2_500)); // the reader stops
     const ahead = produced.get(seed)!() - read;
-    // What can sit between producer and reader: the client's stream window (1 MiB), the daemon's
-    // write high-water mark (64 KiB) and a chunk or two in the handler's stream.
+    // What can sit between producer and reader: the client's stream window (announced 1 MiB,
+    // grown to at most 4 MiB while this download was alone: NODE_RECEIVE_CREDIT), the daemon's
+    // write high-water mark (128 KiB) and a chunk or two in the handler's stream.
     console.log(`[http-load] after a 2.5 s pause the producer is ${(ahead / 1024).toFixed(0)} KiB ahead of the reader`);
-    expect(ahead).toBeLessThanOrEqual(1.5 * MB);
+    expect(ahead).toBeLessThanOrEqual(4.5 * MB);
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;

@@ -478,6 +478,59 @@ describe('scheduling for fewer frames (issue 9)', () => {
     );
   });
 
+  it('with sendParts a DATA frame leaves as its header and views of the written chunks, never copied', async () => {
+    const parts: Uint8Array[][] = [];
+    const written: Uint8Array[] = [];
+    const join = (pieces: readonly Uint8Array[]) => concat([...pieces]);
+    const { c, d } = pair({ defer: setImmediate, limits: { ...FULL, streamWindow: 1 << 22, sessionWindow: 1 << 23 } }, {
+      defer: setImmediate,
+      limits: FULL,
+      onStream: (stream) => {
+        stream.respond({ status: 200, headers: [] });
+        void (async () => {
+          for (let i = 0; i < 4; i++) {
+            const chunk = new Uint8Array(100_000).fill(i + 1);
+            written.push(chunk);
+            await stream.write(chunk);
+          }
+          stream.end();
+        })();
+      },
+    });
+    const options = (d as unknown as { options: MuxOptions }).options;
+    options.sendParts = (pieces) => {
+      parts.push([...pieces]);
+      options.send(join(pieces));
+    };
+    const s = c.open({ kind: 'http', method: 'GET', path: '/big', headers: [] }, { end: true });
+    const body = await readAll(s);
+    expect(body).toEqual(concat(written));
+    expect(parts.length).toBe(Math.ceil(400_000 / 65_503));
+    for (const [header, ...views] of parts) {
+      expect(header!.length).toBe(5);
+      expect(header![0]).toBe(InnerKind.DATA);
+      // Every body part is a view into one of the chunks the handler wrote.
+      for (const view of views) expect(written.some((chunk) => chunk.buffer === view.buffer)).toBe(true);
+    }
+  });
+
+  it('round-trips bodies of any size and chunking when both sides send DATA as parts (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 140_000 }), { maxLength: 5 }), async (chunks) => {
+        const { c, d } = pair({ defer: setImmediate, limits: FULL }, { defer: setImmediate, limits: FULL, onStream: echo });
+        for (const mux of [c, d]) {
+          const options = (mux as unknown as { options: MuxOptions }).options;
+          options.sendParts = (pieces) => options.send(concat([...pieces]));
+        }
+        const s = c.open({ kind: 'http', method: 'POST', path: '/p', headers: [] });
+        for (const chunk of chunks) await s.write(chunk);
+        s.end();
+        expect(await readAll(s)).toEqual(concat(chunks));
+      }),
+      { numRuns: 15 },
+    );
+  });
+
   it('a stream reset after the peer ended frees its slot: a waiting open goes out', async () => {
     const { c } = pair({}, {
       limits: { maxStreams: 1 },

@@ -12,7 +12,7 @@ import {
   type HelloBody, type InlineBody, type OpenHead, type ResponseHead,
 } from './heads.js';
 import { MuxStream, type StreamHost } from './mux-stream.js';
-import { queuedData, takeData } from './out-queue.js';
+import { queuedData, takeData, takeDataViews } from './out-queue.js';
 import { growthStep, type ReceiveCreditPolicy } from './receive-credit.js';
 
 export type MuxRole = 'client' | 'daemon';
@@ -22,6 +22,13 @@ export interface MuxOptions {
   role: MuxRole;
   /** Sends one inner frame (the plaintext of one SBRP Data frame). */
   send: (frame: Uint8Array) => void;
+  /**
+   * Sends one inner frame given as its parts in order: the header, then views of the queued
+   * body bytes. When set, DATA frames use it, so a body piece is read by the cipher where the
+   * writer left it instead of being copied into a frame first (an AEAD seals parts:
+   * protocol/aead.ts `Plaintext`). The parts are handed over: the mux never touches them again.
+   */
+  sendParts?: (parts: readonly Uint8Array[]) => void;
   /** Transport backpressure: while false the scheduler holds data; call `pump()` when writable again. */
   isWritable?: () => boolean;
   /** A stream the peer opened. Throwing or not answering is the application's business. */
@@ -446,16 +453,23 @@ export class Mux implements StreamHost {
   /**
    * One DATA frame of up to `max` bytes, filled from as many queued DATA items as it takes:
    * a writer's 64 KiB chunks then leave as full frames, not a full one and a 33-byte tail.
-   * The frame is the only copy of the bytes on this side before the cipher.
+   * With `sendParts` the bytes are not copied at all before the cipher; otherwise the frame is
+   * their only copy.
    */
   private sendData(stream: MuxStream, credit: number): boolean {
     const max = Math.min(credit, this.limits.maxChunk);
     const n = Math.min(max, queuedData(stream, max));
     if (n < max && this.holdsTail(stream)) return false;
-    const frame = new Uint8Array(INNER_HEADER_LENGTH + n);
-    writeInnerHeader(frame, InnerKind.DATA, stream.id);
-    takeData(stream, frame.subarray(INNER_HEADER_LENGTH));
-    this.options.send(frame);
+    if (this.options.sendParts) {
+      const header = new Uint8Array(INNER_HEADER_LENGTH);
+      writeInnerHeader(header, InnerKind.DATA, stream.id);
+      this.options.sendParts([header, ...takeDataViews(stream, n)]);
+    } else {
+      const frame = new Uint8Array(INNER_HEADER_LENGTH + n);
+      writeInnerHeader(frame, InnerKind.DATA, stream.id);
+      takeData(stream, frame.subarray(INNER_HEADER_LENGTH));
+      this.options.send(frame);
+    }
     stream.sendCredit -= n;
     this.sessionSendCredit -= n;
     return true;

@@ -3,7 +3,7 @@ import type { MuxStream } from './mux-stream.js';
 
 // Reading body bytes off a stream's outbound queue for the scheduler (mux.ts): a DATA frame,
 // or a head's inline body, is cut from the DATA items at the front of the queue, across item
-// boundaries, so the frame is the only copy of the bytes before the cipher.
+// boundaries, either copied into the frame or handed on as views of the items.
 
 /** Bytes of the DATA items at the front of the stream's queue, counted up to `max`. */
 export function queuedData(stream: MuxStream, max = Infinity): number {
@@ -27,4 +27,24 @@ export function takeData(stream: MuxStream, out: Uint8Array): void {
     else item.bytes = item.bytes.subarray(n);
   }
   stream.outBytes -= out.length;
+}
+
+/** Removes exactly `n` bytes from the front DATA items of the queue, as views of those items. */
+export function takeDataViews(stream: MuxStream, n: number): Uint8Array[] {
+  const views: Uint8Array[] = [];
+  let taken = 0;
+  while (taken < n) {
+    const item = stream.outQueue[0]!;
+    const k = Math.min(item.bytes.length, n - taken);
+    if (k === item.bytes.length) {
+      views.push(item.bytes);
+      stream.outQueue.shift();
+    } else {
+      views.push(item.bytes.subarray(0, k));
+      item.bytes = item.bytes.subarray(k);
+    }
+    taken += k;
+  }
+  stream.outBytes -= n;
+  return views;
 }

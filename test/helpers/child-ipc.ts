@@ -21,7 +21,9 @@ export interface MemorySample {
 
 export function forkChild(script: string): ChildHandle {
   const child = fork(fileURLToPath(new URL(script, import.meta.url)), [], {
-    execArgv: ['--import', 'tsx', '--expose-gc'],
+    // CHILD_EXEC_ARGV adds flags to every child, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to
+    // profile the relay and daemon of a bench (Node refuses --cpu-prof in NODE_OPTIONS).
+    execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.CHILD_EXEC_ARGV?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let nextId = 1;
