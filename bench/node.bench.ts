@@ -23,6 +23,7 @@ import { forkChild, type ChildHandle } from '../test/helpers/child-ipc.js';
 import { FAST_RECONNECT } from '../test/helpers/relay-fixture.js';
 import { quantile, summarize, type BenchFigure, type BenchOptions } from './figure.js';
 import { alternate } from './measure.js';
+import { WsStreamClient } from './ws-stream-client.js';
 
 /** The groups this module measures; `groups` picks some (bench/run.ts `--only`). */
 export const NODE_GROUPS = ['small-request', 'throughput', 'concurrency', 'cold-start'] as const;
@@ -231,6 +232,7 @@ function figure(
 
 const A_NAME = 'undici fetch → node:http';
 const C_NAME = 'bare ws + JSON ids via forwarder';
+const C_STREAM_NAME = 'bare ws via forwarder, no encryption (C)';
 
 export async function nodeBenchmarks(options: NodeBenchOptions): Promise<BenchFigure[]> {
   const plan = nodeBenchPlan(options.quick);
@@ -276,11 +278,28 @@ export async function nodeBenchmarks(options: NodeBenchOptions): Promise<BenchFi
         await downloadMBps(f, warm);
         await uploadMBps(f, warm);
       }
-      const down = await alternate({ a: () => downloadMBps(httpFetch, plan.downloadBytes), ours: () => downloadMBps(ours, plan.downloadBytes) }, { rounds: plan.rounds, warmup: false });
-      const up = await alternate({ a: () => uploadMBps(httpFetch, plan.uploadBytes), ours: () => uploadMBps(ours, plan.uploadBytes) }, { rounds: plan.rounds, warmup: false });
+      const wsStream = await WsStreamClient.open(stack.forwarderUrl);
+      const mbps = async (size: number, move: () => Promise<number>) => {
+        const start = performance.now();
+        const length = await move();
+        check(length === size, `baseline C moved ${length} of ${size} bytes`);
+        return size / 1e6 / ((performance.now() - start) / 1000);
+      };
+      const wsDown = () => mbps(plan.downloadBytes, () => wsStream.download(plan.downloadBytes));
+      const wsUp = () => mbps(plan.uploadBytes, () => wsStream.upload(plan.uploadBytes));
+      await wsStream.download(warm);
+      await wsStream.upload(warm);
+      const down = await alternate({ a: () => downloadMBps(httpFetch, plan.downloadBytes), ours: () => downloadMBps(ours, plan.downloadBytes), c: wsDown }, { rounds: plan.rounds, warmup: false });
+      const up = await alternate({ a: () => uploadMBps(httpFetch, plan.uploadBytes), ours: () => uploadMBps(ours, plan.uploadBytes), c: wsUp }, { rounds: plan.rounds, warmup: false });
+      wsStream.close();
+      const floor = 'report only; C: 64 KiB binary messages over a bare WebSocket through the bare ws forwarder, no encryption, paced by the sockets only: the floor of any relayed design here';
       figures.push(
         figure({ id: 'throughput.node.download', group: 'throughput', name: `Node client download, ${plan.downloadBytes / 1e6} MB`, unit: 'MB/s', target: { op: '>=', ratio: 0.6 }, note: 'request to last byte, one stream' }, down.ours, { name: A_NAME, samples: down.a }),
         figure({ id: 'throughput.node.upload', group: 'throughput', name: `Node client upload, ${plan.uploadBytes / 1e6} MB`, unit: 'MB/s', target: { op: '>=', ratio: 0.5 }, note: 'streamed request body to response, one stream' }, up.ours, { name: A_NAME, samples: up.a }),
+        figure({ id: 'throughput.node-vs-ws.download', group: 'throughput', name: `Node client download vs bare ws forwarder, ${plan.downloadBytes / 1e6} MB`, unit: 'MB/s', note: floor }, down.ours, { name: C_STREAM_NAME, samples: down.c }),
+        figure({ id: 'throughput.node-vs-ws.upload', group: 'throughput', name: `Node client upload vs bare ws forwarder, ${plan.uploadBytes / 1e6} MB`, unit: 'MB/s', note: floor }, up.ours, { name: C_STREAM_NAME, samples: up.c }),
+        figure({ id: 'throughput.ws-vs-http.download', group: 'throughput', name: `Bare ws forwarder download (C), ${plan.downloadBytes / 1e6} MB`, unit: 'MB/s', note: 'report only: the relayed floor against a direct HTTP connection' }, down.c, { name: A_NAME, samples: down.a }),
+        figure({ id: 'throughput.ws-vs-http.upload', group: 'throughput', name: `Bare ws forwarder upload (C), ${plan.uploadBytes / 1e6} MB`, unit: 'MB/s', note: 'report only: the relayed floor against a direct HTTP connection' }, up.c, { name: A_NAME, samples: up.a }),
       );
     }
 
