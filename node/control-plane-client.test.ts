@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { toBase64Url } from '../protocol/bytes.js';
+import { startRelay } from '../relay/relay-server.js';
 import { ControlPlaneClient } from './control-plane-client.js';
+import { keepAliveAgents } from './keep-alive-transport.js';
 
 const json = (status: number, body: unknown): Response => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
@@ -46,6 +50,26 @@ describe('ControlPlaneClient', () => {
     await expect(pending).rejects.toMatchObject({ code: 'aborted' });
     const down = new ControlPlaneClient({ baseUrl: 'http://relay.test', fetch: async () => Promise.reject(new TypeError('fetch failed')) });
     await expect(down.presenceToken('k')).rejects.toMatchObject({ code: 'network_error' });
+  });
+
+  it('talks to a real relay by default (node:http keep-alive): register, then fresh sids on one connection', async () => {
+    const relay = await startRelay({ port: 0 });
+    const idle = () => Object.values(keepAliveAgents['http:'].freeSockets).flat();
+    try {
+      const cp = new ControlPlaneClient({ baseUrl: relay.url });
+      const { daemonId, apiKey } = await cp.registerDaemon(relay.adminKey, { identityPublicKey: toBase64Url(ed25519.getPublicKey(ed25519.utils.randomSecretKey())) });
+      const [socket] = idle();
+      const first = await cp.sessionToken(apiKey, daemonId);
+      const second = await new ControlPlaneClient({ baseUrl: relay.url }).sessionToken(apiKey, daemonId);
+      expect(first.daemonId).toBe(daemonId);
+      expect(first.sid).not.toBe(second.sid);
+      // Every call went over the connection the first one opened, whichever client made it.
+      expect(socket).toBeDefined();
+      expect(idle()).toEqual([socket]);
+      await expect(cp.sessionToken(apiKey, 'dmn_000000000000000000000000')).rejects.toMatchObject({ code: 'forbidden', status: 403 });
+    } finally {
+      await relay.close();
+    }
   });
 
   it('refuses a base URL that is not http(s)', () => {

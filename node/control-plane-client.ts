@@ -1,5 +1,6 @@
 import { CONTROL_PLANE_DEFAULTS, controlPlaneRequest, stringField } from '../web/control-plane-request.js';
 import { controlPlaneBaseUrl } from '../web/relay-url.js';
+import { keepAliveTransport } from './keep-alive-transport.js';
 
 export { CONTROL_PLANE_DEFAULTS } from '../web/control-plane-request.js';
 
@@ -7,7 +8,11 @@ export { CONTROL_PLANE_DEFAULTS } from '../web/control-plane-request.js';
 export interface ControlPlaneClientOptions {
   /** Base URL of the relay host, e.g. `https://relay.example` (paths are appended to it). */
   baseUrl: string;
-  /** Injected for tests; the global `fetch` by default. */
+  /**
+   * Injected for tests. Without it calls go over {@link keepAliveTransport}: node:http on a
+   * shared keep-alive pool, so a new session's token costs one round trip on a warm connection
+   * and no WHATWG objects (issue 9).
+   */
   fetch?: typeof fetch;
   /** Per-request timeout (default 10 s). */
   timeoutMs?: number;
@@ -44,12 +49,12 @@ export interface SessionToken {
 export class ControlPlaneClient {
   /** Checked at construction, so a bad URL fails before any call. */
   private readonly baseUrl: string;
-  private readonly fetchFn: typeof fetch;
+  private readonly fetchFn: typeof fetch | undefined;
   private readonly timeoutMs: number;
 
   constructor(options: ControlPlaneClientOptions) {
     this.baseUrl = controlPlaneBaseUrl(options.baseUrl).href;
-    this.fetchFn = options.fetch ?? fetch;
+    this.fetchFn = options.fetch;
     this.timeoutMs = options.timeoutMs ?? CONTROL_PLANE_DEFAULTS.timeoutMs;
   }
 
@@ -81,7 +86,7 @@ export class ControlPlaneClient {
   }
 
   private request(path: string, bearer: string, body: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
-    return controlPlaneRequest(this.baseUrl, { method: 'POST', path, bearer, body }, { fetch: this.fetchFn, timeoutMs: this.timeoutMs, signal });
+    return controlPlaneRequest(this.baseUrl, { method: 'POST', path, bearer, body }, { ...(this.fetchFn ? { fetch: this.fetchFn } : { transport: keepAliveTransport }), timeoutMs: this.timeoutMs, signal });
   }
 }
 

@@ -1,13 +1,17 @@
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { HEADER_LENGTH, MAX_PAYLOAD } from '../protocol/codes.js';
 import { ConnectionError, type ConnectionErrorCode } from '../web/errors.js';
 import type { OpenRelaySocket, RelaySocket } from '../web/relay-socket.js';
 import { corkForTurn } from './cork-for-turn.js';
+import { RelayPreconnect } from './relay-preconnect.js';
 
 export interface OpenRelaySocketOptions {
   /** Time allowed for TCP, TLS and the HTTP upgrade (default 15 s). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** A connection to the relay opened ahead (relay-preconnect.ts), used instead of a new one. */
+  socket?: Socket;
 }
 
 export const RELAY_SOCKET_DEFAULTS = { timeoutMs: 15_000 } as const;
@@ -50,6 +54,7 @@ export function openRelaySocket(url: string, token: string, options: OpenRelaySo
       maxPayload: HEADER_LENGTH + MAX_PAYLOAD,
       handshakeTimeout: options.timeoutMs ?? RELAY_SOCKET_DEFAULTS.timeoutMs,
       generateMask: zeroMask,
+      ...(options.socket && { createConnection: () => options.socket! }),
     });
     let settled = false;
     const settle = (error?: Error): void => {
@@ -159,13 +164,38 @@ export function batchedSender(ws: WebSocket, onWritten?: () => void): (frame: Ui
   };
 }
 
+/** An opener that can also start the connection before the token is there. */
+export interface PreconnectingOpener extends OpenRelaySocket {
+  /**
+   * Opens the TCP/TLS connection to `url` for the next call of this opener (relay-preconnect.ts);
+   * the function returned closes it unused (the attempt failed before it opened the socket).
+   */
+  preconnect(url: string, signal: AbortSignal): () => void;
+}
+
 /**
  * The Node client's socket for the shared connection loop (web/relay-client.ts): `ws` with
  * the token as a bearer header, returned paused until `start`, with ws's per-send callbacks
- * as flush notices (so writers need not poll `bufferedAmount`).
+ * as flush notices (so writers need not poll `bufferedAmount`). `preconnect` lets the loop
+ * open the connection while it fetches the token; the upgrade then uses it.
  */
-export function nodeRelaySocketOpener(options: { timeoutMs?: number } = {}): OpenRelaySocket {
-  return async (url, token, signal) => wrapNodeSocket(await openRelaySocket(url, token, { signal, timeoutMs: options.timeoutMs }));
+export function nodeRelaySocketOpener(options: { timeoutMs?: number } = {}): PreconnectingOpener {
+  const preconnect = new RelayPreconnect();
+  const open = async (url: string, token: string, signal: AbortSignal): Promise<RelaySocket> => {
+    const socket = preconnect.take(url);
+    try {
+      return wrapNodeSocket(await openRelaySocket(url, token, { signal, timeoutMs: options.timeoutMs, socket }));
+    } catch (error) {
+      socket?.destroy();
+      throw error;
+    }
+  };
+  return Object.assign(open, {
+    preconnect: (url: string, signal: AbortSignal) => {
+      preconnect.prepare(url, signal);
+      return () => preconnect.discard();
+    },
+  });
 }
 
 function wrapNodeSocket(ws: WebSocket): RelaySocket {

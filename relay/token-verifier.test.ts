@@ -1,3 +1,4 @@
+import { createPublicKey, KeyObject, sign as nodeSign, type JsonWebKey } from 'node:crypto';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet } from 'jose';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -82,10 +83,37 @@ describe('TokenVerifier', () => {
     ['scp not an array', async () => sign(claims('daemon', { scp: 'session:resume' })), 'bad_scp'],
     ['ver 2', async () => sign(claims('daemon', { ver: 2 })), 'bad_ver'],
     ['client lifetime over 300 s', async () => sign(claims('client', { iat: NOW_S - 10, exp: NOW_S + 291 })), 'lifetime_too_long'],
+    // The JWS rules this verifier checks itself (it verifies with node:crypto, not jose).
+    ['a crit extension', async () => signRaw({ alg: 'EdDSA', typ: 'sbrp-relay+jwt', kid: 'k1', crit: ['x-ext'], 'x-ext': 1 }, JSON.stringify(claims('daemon'))), 'malformed'],
+    ['four segments', async () => `${await sign(claims('daemon'))}.AAAA`, 'malformed'],
+    ['a padded signature', async () => `${await sign(claims('daemon'))}==`, 'malformed'],
+    ['a signature with a character outside base64url', async () => `${(await sign(claims('daemon'))).slice(0, -1)}+`, 'malformed'],
+    ['a segment of 4n + 1 characters', async () => `${await sign(claims('daemon'))}AAA`, 'malformed'], // 86 + 3 = 89
+    ['a header that is not JSON', async () => `${toBase64Url(new TextEncoder().encode('{"alg":'))}.${b64(claims('daemon'))}.AAAA`, 'malformed'],
+    ['a truncated signature', async () => (await sign(claims('daemon'))).slice(0, -4), 'bad_signature'],
+    ['a payload swapped under a valid signature', async () => {
+      const [header, , signature] = (await sign(claims('daemon'))).split('.');
+      return `${header}.${b64(claims('daemon', { did: 'd2', sub: 'd2' }))}.${signature}`;
+    }, 'bad_signature'],
+    ['a signed payload that is not JSON', async () => signRaw({ alg: 'EdDSA', typ: 'sbrp-relay+jwt', kid: 'k1' }, 'not json'), 'malformed'],
+    ['a signed payload that is a JSON array', async () => signRaw({ alg: 'EdDSA', typ: 'sbrp-relay+jwt', kid: 'k1' }, '[1]'), 'malformed'],
   ];
 
   it.each(cases)('rejects %s', async (_name, make, reason) => {
     expect(await rejection(await make())).toBe(reason);
+  });
+
+  it('takes only an Ed25519 public key from the key resolver (bad_alg otherwise)', async () => {
+    const token = await sign(claims('daemon'));
+    const p256 = (await generateKeyPair('ES256')).publicKey;
+    for (const key of [p256, privateKey, new Uint8Array(32)]) {
+      expect(await rejection(token, new TokenVerifier({ issuer: ISS, keys: async () => key, now: () => NOW_S * 1000 }))).toBe('bad_alg');
+    }
+    // A JWK or a KeyObject is as good as the CryptoKey a JWKS resolver returns.
+    const jwk = jwks.keys[0]!;
+    expect((await new TokenVerifier({ issuer: ISS, keys: async () => jwk, now: () => NOW_S * 1000 }).verify(token)).did).toBe('d1');
+    const keyObject = createPublicKey({ key: { ...jwk } as JsonWebKey, format: 'jwk' });
+    expect((await new TokenVerifier({ issuer: ISS, keys: async () => keyObject as never, now: () => NOW_S * 1000 }).verify(token)).did).toBe('d1');
   });
 
   it('accepts ver 1, a missing ver, a string aud, and a client lifetime of exactly 300 s', async () => {
@@ -111,6 +139,12 @@ describe('TokenVerifier', () => {
     expect((error as TokenRejectedError).status).toBe(503);
   });
 });
+
+/** A compact JWS over any header and payload text, signed by the test key (jose refuses some of these). */
+function signRaw(header: Record<string, unknown>, payload: string): string {
+  const input = `${b64(header)}.${toBase64Url(new TextEncoder().encode(payload))}`;
+  return `${input}.${nodeSign(null, Buffer.from(input), KeyObject.from(privateKey)).toString('base64url')}`;
+}
 
 function b64(value: unknown): string {
   return toBase64Url(new TextEncoder().encode(JSON.stringify(value)));

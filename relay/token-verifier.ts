@@ -1,4 +1,5 @@
-import { compactVerify, createRemoteJWKSet, decodeProtectedHeader, type CompactVerifyGetKey } from 'jose';
+import { createPublicKey, KeyObject, verify } from 'node:crypto';
+import { createRemoteJWKSet, type CompactJWSHeaderParameters, type CompactVerifyGetKey, type JWK } from 'jose';
 import { decodeSid } from '../protocol/session-id.js';
 import type { HttpErrorCode } from './http-error.js';
 
@@ -73,6 +74,13 @@ const JOSE_REASONS: Readonly<Record<string, TokenRejectReason>> = {
  * key, then the signature (by `kid`), and only then the claims, so nothing unauthenticated is
  * acted on (style.md 9). The first failing check names the reason.
  *
+ * jose finds the key (local or remote JWKS, by `kid`); the Ed25519 signature over the compact
+ * JWS is checked with node:crypto, synchronously, on a KeyObject made once per key. jose's own
+ * compactVerify goes through WebCrypto, a thread-pool round trip on every upgrade (issue 9).
+ * The JWS rules it enforced are enforced here: three unpadded base64url segments, JSON objects
+ * in the first two, `alg` EdDSA (checked with the header), no `crit` (no extension is
+ * understood, RFC 7515 §4.1.11), an Ed25519 public key.
+ *
  * @example
  * const verifier = new TokenVerifier({ issuer, keys: createLocalJWKSet(jwks) });
  * const { role, did, sid } = await verifier.verify(token);
@@ -106,42 +114,39 @@ export class TokenVerifier {
   async verify(token: unknown): Promise<VerifiedToken> {
     if (typeof token !== 'string' || token.length === 0) throw new TokenRejectedError('missing');
     if (token.length > this.maxTokenLength) throw new TokenRejectedError('too_long');
-    this.checkHeader(token);
-    const payload = await this.checkSignature(token);
+    const parts = token.split('.');
+    if (parts.length !== 3 || !parts.every(isBase64UrlSegment)) throw new TokenRejectedError('malformed');
+    const segments = parts as [string, string, string];
+    const header = this.checkHeader(segments[0]);
+    const payload = await this.checkSignature(segments, header);
     return this.checkClaims(payload);
   }
 
-  private checkHeader(token: string): void {
-    let header: Record<string, unknown>;
-    try {
-      header = decodeProtectedHeader(token) as Record<string, unknown>;
-    } catch {
-      throw new TokenRejectedError('malformed');
-    }
+  private checkHeader(encoded: string): CompactJWSHeaderParameters {
+    const header = decodeJsonSegment(encoded);
     // Checked before any key lookup: `none`, HS256 with the public key as secret, etc. (sbrp.md §5).
     if (header.alg !== 'EdDSA') throw new TokenRejectedError('bad_alg');
     if (header.typ !== TOKEN_TYPE) throw new TokenRejectedError('bad_typ');
     if (typeof header.kid !== 'string' || header.kid.length === 0) throw new TokenRejectedError('unknown_kid');
+    // An extension this verifier does not implement (b64: false, …) must fail the token.
+    if (header.crit !== undefined) throw new TokenRejectedError('malformed');
+    return header as CompactJWSHeaderParameters;
   }
 
-  private async checkSignature(token: string): Promise<Record<string, unknown>> {
-    let bytes: Uint8Array;
+  private async checkSignature([encodedHeader, encodedPayload, encodedSignature]: [string, string, string], header: CompactJWSHeaderParameters): Promise<Record<string, unknown>> {
+    let key: KeyObject;
     try {
-      ({ payload: bytes } = await compactVerify(token, this.keys, { algorithms: ['EdDSA'] }));
+      key = publicKeyObject(await this.keys(header, { payload: encodedPayload, signature: encodedSignature }));
     } catch (error) {
+      if (error instanceof TokenRejectedError) throw error;
       const code = (error as { code?: unknown }).code;
       const reason = typeof code === 'string' ? JOSE_REASONS[code] : undefined;
       // A fetch failure of a remote JWKS surfaces as a plain error without a jose code.
       throw new TokenRejectedError(reason ?? (this.remote && typeof code !== 'string' ? 'jwks_unavailable' : 'malformed'));
     }
-    let payload: unknown;
-    try {
-      payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-    } catch {
-      throw new TokenRejectedError('malformed');
-    }
-    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new TokenRejectedError('malformed');
-    return payload as Record<string, unknown>;
+    const signature = Buffer.from(encodedSignature, 'base64url');
+    if (!verify(null, Buffer.from(`${encodedHeader}.${encodedPayload}`, 'ascii'), key, signature)) throw new TokenRejectedError('bad_signature');
+    return decodeJsonSegment(encodedPayload);
   }
 
   private checkClaims(claims: Record<string, unknown>): VerifiedToken {
@@ -176,6 +181,51 @@ export class TokenVerifier {
     if (sid !== undefined) verified.sid = sid;
     return verified;
   }
+}
+
+/** Unpadded base64url (RFC 7515 §2) of a whole number of bytes: a length of 4n + 1 encodes none. */
+function isBase64UrlSegment(part: string): boolean {
+  return BASE64URL.test(part) && part.length % 4 !== 1;
+}
+
+/** A JSON object in a segment that passed isBase64UrlSegment, or `malformed`. */
+function decodeJsonSegment(encoded: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(encoded, 'base64url')));
+  } catch {
+    throw new TokenRejectedError('malformed');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TokenRejectedError('malformed');
+  return value as Record<string, unknown>;
+}
+
+/** The base64url alphabet, no padding. */
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/** KeyObjects of the keys jose resolved, made once per key (a JWKS resolver returns the same CryptoKey each time). */
+const keyObjects = new WeakMap<object, KeyObject>();
+
+/** The Ed25519 public key a resolver returned, as a KeyObject; anything else is `bad_alg`. */
+function publicKeyObject(resolved: unknown): KeyObject {
+  if (resolved instanceof KeyObject) return checkedKey(resolved);
+  if (typeof resolved !== 'object' || resolved === null || resolved instanceof Uint8Array) throw new TokenRejectedError('bad_alg');
+  let key = keyObjects.get(resolved);
+  if (!key) {
+    try {
+      // A JWK is a plain object with `kty`; anything else must be a CryptoKey (KeyObject.from checks).
+      key = 'kty' in resolved ? createPublicKey({ key: { ...(resolved as JWK) }, format: 'jwk' }) : KeyObject.from(resolved as Parameters<typeof KeyObject.from>[0]);
+    } catch {
+      throw new TokenRejectedError('bad_alg');
+    }
+    keyObjects.set(resolved, key);
+  }
+  return checkedKey(key);
+}
+
+function checkedKey(key: KeyObject): KeyObject {
+  if (key.type !== 'public' || key.asymmetricKeyType !== 'ed25519') throw new TokenRejectedError('bad_alg');
+  return key;
 }
 
 function isTime(value: unknown): value is number {

@@ -87,7 +87,7 @@ export interface RelayClient {
    * Sends one message (≤ 65508 bytes). Held while paused; throws ConnectionError
    * `not_connected` between sessions and SbrpError `backpressure` over a limit.
    */
-  send(data: Uint8Array): void;
+  send(data: Uint8Array | readonly Uint8Array[]): void;
   /** Adds a message listener; returns its remover. */
   onMessage(listener: (data: Uint8Array) => void): () => void;
   on<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void, options?: { signal?: AbortSignal }): () => void;

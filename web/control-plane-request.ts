@@ -1,10 +1,34 @@
 import { ControlPlaneError } from './errors.js';
 import { controlPlaneBaseUrl } from './relay-url.js';
 
+/** What a control-plane call puts on the wire. */
+export interface ControlPlaneWireRequest {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+  signal: AbortSignal;
+}
+
+/** The whole answer: status and body text. */
+export interface ControlPlaneWireResponse {
+  status: number;
+  statusText: string;
+  text: string;
+}
+
+/**
+ * Sends one request and reads the whole answer; throws only when no answer came (network,
+ * abort). The default goes through `fetch`; Node passes node/keep-alive-transport.ts, which skips
+ * the WHATWG Request/Response objects on every new session's token (issue 9).
+ */
+export type ControlPlaneTransport = (url: URL, request: ControlPlaneWireRequest) => Promise<ControlPlaneWireResponse>;
+
 /** Transport options shared by every control-plane call (daemon registration, tokens, pairing). */
 export interface ControlPlaneCallOptions {
-  /** Injected for tests; the global `fetch` by default. */
+  /** Injected for tests; the global `fetch` by default. Ignored when `transport` is given. */
   fetch?: typeof fetch;
+  /** Sends the request instead of `fetch` (Node: node/keep-alive-transport.ts). */
+  transport?: ControlPlaneTransport;
   /** Per-request timeout (default `CONTROL_PLANE_DEFAULTS.timeoutMs`, 10 s). */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -36,14 +60,10 @@ export async function controlPlaneRequest(relay: string, request: ControlPlaneRe
   const headers: Record<string, string> = { accept: 'application/json' };
   if (request.bearer !== undefined) headers.authorization = `Bearer ${request.bearer}`;
   if (request.body !== undefined) headers['content-type'] = 'application/json';
-  let response: Response;
+  let response: ControlPlaneWireResponse;
   try {
-    response = await (options.fetch ?? fetch)(url, {
-      method: request.method,
-      headers,
-      ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
-      signal,
-    });
+    const transport = options.transport ?? fetchTransport(options.fetch ?? fetch);
+    response = await transport(url, { method: request.method, headers, ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}), signal });
   } catch (error) {
     if (options.signal?.aborted) throw new ControlPlaneError('aborted', `${request.path} aborted`, 0);
     if (timeout.aborted) throw new ControlPlaneError('timeout', `${request.path} timed out after ${timeoutMs} ms`, 0);
@@ -51,11 +71,11 @@ export async function controlPlaneRequest(relay: string, request: ControlPlaneRe
   }
   let json: unknown;
   try {
-    json = await response.json();
+    json = JSON.parse(response.text);
   } catch {
     json = undefined;
   }
-  if (!response.ok) {
+  if (response.status < 200 || response.status > 299) {
     const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
     const code = typeof error?.code === 'string' ? error.code : `http_${response.status}`;
     const message = typeof error?.message === 'string' ? error.message : response.statusText;
@@ -65,6 +85,20 @@ export async function controlPlaneRequest(relay: string, request: ControlPlaneRe
     throw new ControlPlaneError('bad_response', `${request.path}: response is not a JSON object`, response.status);
   }
   return json as Record<string, unknown>;
+}
+
+/** {@link ControlPlaneTransport} over a `fetch`; a body that cannot be read counts as empty. */
+function fetchTransport(fetchFn: typeof fetch): ControlPlaneTransport {
+  return async (url, request) => {
+    const response = await fetchFn(url, request);
+    let text = '';
+    try {
+      text = await response.text();
+    } catch {
+      text = '';
+    }
+    return { status: response.status, statusText: response.statusText, text };
+  };
 }
 
 /** A non-empty string field of a response, or `bad_response`. */

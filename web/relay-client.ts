@@ -4,7 +4,7 @@ import { IdentityKeyChangedError, SbrpError } from '../protocol/errors.js';
 import { fingerprint } from '../protocol/fingerprint.js';
 import { ReconnectBackoff, shouldRetry } from '../protocol/reconnect-policy.js';
 import { decodeSid } from '../protocol/session-id.js';
-import { nobleAead } from '../protocol/aead.js';
+import { nobleAead, type Plaintext } from '../protocol/aead.js';
 import { Emitter } from './emitter.js';
 import { ConfigError, ConnectionError, errorCode } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
@@ -18,6 +18,13 @@ import { CLIENT_DEFAULTS, type ClientEvents, type ClientState, type ConnectClien
 export interface RelayClientLoopOptions extends ConnectClientOptions {
   /** The runtime's WebSocket (relay-socket.ts). */
   openSocket: OpenRelaySocket;
+  /**
+   * Starts the connection to `url` as an attempt begins, so it is set up while the token is
+   * fetched and the next `openSocket` uses it (Node: node/relay-preconnect.ts). Optional: the
+   * browser's WebSocket cannot be opened ahead of its URL. Returns a function that closes the
+   * connection if this attempt fails before using it.
+   */
+  preconnect?: (url: string, signal: AbortSignal) => () => void;
 }
 
 /**
@@ -107,7 +114,7 @@ export class RelayClientLoop implements RelayClient {
     });
   }
 
-  send(data: Uint8Array): void {
+  send(data: Plaintext): void {
     const session = this.session;
     const live = session?.state === 'open' || session?.state === 'paused' || session?.state === 'pending';
     if (!session || !live || !this.ws) throw new ConnectionError('not_connected', `no open session (state ${this.stateValue})`);
@@ -207,13 +214,21 @@ export class RelayClientLoop implements RelayClient {
     let sessionId: bigint | undefined;
     let pinned: Uint8Array | undefined;
     let ws: RelaySocket;
+    // The connection setup and the pin read overlap the token request instead of following it
+    // (issue 9; a file pin store reads the disk).
+    const dropPreconnected = this.options.preconnect?.(this.wsUrl, signal);
+    const pinRead = settledLater(() => this.options.pinStore.get(this.options.daemonId));
     try {
       const { token, sid } = await this.options.getToken(signal);
       sessionId = decodeSid(sid ?? readJwtClaims(token)?.sid);
-      if (sessionId === undefined) return new ConfigError('session token carries no valid sid (sbrp.md §5)');
-      pinned = await this.options.pinStore.get(this.options.daemonId);
+      if (sessionId === undefined) {
+        dropPreconnected?.();
+        return new ConfigError('session token carries no valid sid (sbrp.md §5)');
+      }
+      pinned = await pinRead;
       ws = await this.options.openSocket(this.wsUrl, token, signal);
     } catch (error) {
+      dropPreconnected?.();
       return error as Error;
     }
     const daemonId = this.options.daemonId;
@@ -336,4 +351,19 @@ export class RelayClientLoop implements RelayClient {
     this.stateValue = state;
     this.events.emit('state', error ? { state, error } : { state });
   }
+}
+
+/**
+ * Starts `read` now for an `await` later: a synchronous throw becomes the rejection, and a
+ * rejection nobody awaits (the attempt failed before it needed the value) is not unhandled.
+ */
+function settledLater<T>(read: () => Promise<T>): Promise<T> {
+  let promise: Promise<T>;
+  try {
+    promise = read();
+  } catch (error) {
+    promise = Promise.reject(error);
+  }
+  promise.catch(() => {});
+  return promise;
 }

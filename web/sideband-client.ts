@@ -1,3 +1,4 @@
+import type { Plaintext } from '../protocol/aead.js';
 import { SbrpError } from '../protocol/errors.js';
 import { Mux } from '../protocol/stream/mux.js';
 import type { MuxStream } from '../protocol/stream/mux-stream.js';
@@ -251,27 +252,30 @@ class MuxClient implements SidebandClient {
     this.endMux(new StreamError('session_closed', 'a new session replaced this one'));
     const relay = this.relay;
     let failed = false;
+    // DATA frames arrive as parts (header, views of the queued body) and are sealed unjoined.
+    const send = (frame: Plaintext) => {
+      if (failed) return;
+      try {
+        relay.send(frame);
+      } catch (error) {
+        // A frame could not go out (held-message bound while paused, socket bound): the inner
+        // session is no longer whole. End it and the SBRP session, so the client reconnects.
+        failed = true;
+        const code = errorCode(error) ?? 'internal';
+        queueMicrotask(() => {
+          mux.close(new StreamError('session_closed', `relay send failed: ${code}`));
+          relay.endSession(new SbrpError('internal_error', `inner stream session failed: ${code}`));
+        });
+      }
+    };
     const mux: Mux = new CountedMux({
       role: 'client',
       limits: this.limits,
       defer: this.options.defer,
       receiveCredit: this.options.receiveCredit,
       isWritable: () => this.gate.isWritable(),
-      send: (frame) => {
-        if (failed) return;
-        try {
-          relay.send(frame);
-        } catch (error) {
-          // A frame could not go out (held-message bound while paused, socket bound): the inner
-          // session is no longer whole. End it and the SBRP session, so the client reconnects.
-          failed = true;
-          const code = errorCode(error) ?? 'internal';
-          queueMicrotask(() => {
-            mux.close(new StreamError('session_closed', `relay send failed: ${code}`));
-            relay.endSession(new SbrpError('internal_error', `inner stream session failed: ${code}`));
-          });
-        }
-      },
+      send: (frame) => send(frame),
+      sendParts: (parts) => send(parts),
       onEvent: (name, data) => this.events.emit('event', { name, data }),
       onClose: (error) => {
         if (this.mux !== mux) return;

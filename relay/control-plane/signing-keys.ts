@@ -1,4 +1,5 @@
-import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, type CompactVerifyGetKey, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, type CompactVerifyGetKey, type JSONWebKeySet, type JWK } from 'jose';
 import { activeSigningKey, type ControlPlaneStore, type SigningKeyRecord } from './store.js';
 
 /** How long a rotated-out key stays in the JWKS: longer than a presence token lives (sbrp.md §5: ~1 h). */
@@ -27,7 +28,7 @@ export class SigningKeyRing {
   private readonly now: () => number;
   private records: SigningKeyRecord[] = [];
   private activeKid = '';
-  private activeKey: CryptoKey | undefined;
+  private activeKey: KeyObject | undefined;
   private cache: Published | undefined;
   private reloading: Promise<void> = Promise.resolve();
 
@@ -48,7 +49,12 @@ export class SigningKeyRing {
     return this.activeKid;
   }
 
-  get privateKey(): CryptoKey {
+  /**
+   * The active private key as an OpenSSL KeyObject, imported once per reload: token-issuer.ts
+   * signs with node:crypto synchronously (a WebCrypto sign is a thread-pool round trip per
+   * token, on every new session's path: issue 9).
+   */
+  get privateKey(): KeyObject {
     return this.activeKey!;
   }
 
@@ -64,8 +70,8 @@ export class SigningKeyRing {
       const records = await this.store.listSigningKeys();
       const active = activeSigningKey(records);
       if (!active) throw new Error('the store holds no signing key');
-      const privateKey = await importJWK({ ...active.privateJwk, alg: 'EdDSA' }, 'EdDSA');
-      if (privateKey instanceof Uint8Array) throw new TypeError('signing key is not an asymmetric key');
+      const privateKey = createPrivateKey({ key: { ...active.privateJwk }, format: 'jwk' });
+      if (privateKey.asymmetricKeyType !== 'ed25519') throw new TypeError('signing key is not an Ed25519 key');
       this.records = records;
       this.activeKid = active.kid;
       this.activeKey = privateKey;

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { randomBytes, sign } from 'node:crypto';
 import { toBase64Url } from '../../protocol/bytes.js';
 import { TOKEN_AUDIENCE, TOKEN_TYPE } from '../token-verifier.js';
 import type { SigningKeyRing } from './signing-keys.js';
@@ -24,6 +23,11 @@ export interface IssuedToken {
  * Signs relay tokens with the newest key of the ring. The one place that writes the header and
  * the registered claims, so every issuing path (HTTP, programmatic, later device challenges)
  * produces the same shape.
+ *
+ * The compact JWS (RFC 7515 §7.1: base64url header, payload, Ed25519 signature of the two) is
+ * put together here and signed with node:crypto, synchronously: jose signs through WebCrypto,
+ * whose every call is a round trip to the thread pool, and a token is on every new session's
+ * path (issue 9). Any JWS library verifies the result (token-issuer.test.ts checks with jose).
  */
 export class TokenIssuer {
   private readonly ring: SigningKeyRing;
@@ -42,15 +46,14 @@ export class TokenIssuer {
     const body: Record<string, unknown> = { role: claims.role, did: claims.did, ver: 1 };
     if (claims.sid !== undefined) body.sid = claims.sid;
     if (claims.scp !== undefined) body.scp = claims.scp;
-    const token = await new SignJWT(body)
-      .setProtectedHeader({ alg: 'EdDSA', typ: TOKEN_TYPE, kid: this.ring.kid })
-      .setIssuer(this.issuer)
-      .setAudience([TOKEN_AUDIENCE])
-      .setSubject(claims.sub)
-      .setIssuedAt(iat)
-      .setExpirationTime(expiresAt)
-      .setJti(toBase64Url(randomBytes(16)))
-      .sign(this.ring.privateKey);
-    return { token, expiresAt };
+    Object.assign(body, { iss: this.issuer, aud: [TOKEN_AUDIENCE], sub: claims.sub, iat, exp: expiresAt, jti: toBase64Url(randomBytes(16)) });
+    const header = { alg: 'EdDSA', typ: TOKEN_TYPE, kid: this.ring.kid };
+    const signingInput = `${base64UrlJson(header)}.${base64UrlJson(body)}`;
+    const signature = sign(null, Buffer.from(signingInput, 'ascii'), this.ring.privateKey);
+    return { token: `${signingInput}.${signature.toString('base64url')}`, expiresAt };
   }
+}
+
+function base64UrlJson(value: unknown): string {
+  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 }
