@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
 import { summarize } from './figure.js';
+import { firstByteMs } from './first-byte.js';
 
 const [otherRoot, samplesText] = process.argv.slice(2);
 if (!otherRoot) throw new Error('usage: cold-start-ab.ts OTHER_ROOT [samples]');
@@ -64,26 +65,16 @@ async function side(name: string, root: string): Promise<Side> {
   const identity = generateIdentity();
   const { daemonId, apiKey } = await new ControlPlaneClient({ baseUrl: started.url }).registerDaemon(started.adminKey, { identityPublicKey: toBase64Url(identity.publicKey) });
   await daemon.call('listen', { relay: started.url, apiKey, seed: toBase64Url(identity.seed) });
-  const cold = async (): Promise<number> => {
-    const start = performance.now();
-    const client = connect({
-      relay: started.url,
-      daemonId,
-      getToken: controlPlaneTokens({ baseUrl: started.url, bearer: apiKey, daemonId }),
-      pinStore: new MemoryPinStore(),
-      reconnect: { minDelayMs: 20, maxDelayMs: 200, jitter: 'none' },
-    });
-    try {
-      const res = await client.fetch('/small');
-      const reader = res.body!.getReader();
-      await reader.read();
-      const ms = performance.now() - start;
-      await reader.cancel();
-      return ms;
-    } finally {
-      await client.close();
-    }
-  };
+  const cold = () =>
+    firstByteMs(() =>
+      connect({
+        relay: started.url,
+        daemonId,
+        getToken: controlPlaneTokens({ baseUrl: started.url, bearer: apiKey, daemonId }),
+        pinStore: new MemoryPinStore(),
+        reconnect: { minDelayMs: 20, maxDelayMs: 200, jitter: 'none' },
+      }),
+    );
   return { name, cold, stop: async () => (await daemon.stop(), await relay.stop()) };
 }
 

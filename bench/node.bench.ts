@@ -24,6 +24,7 @@ import { FAST_RECONNECT } from '../test/helpers/relay-fixture.js';
 import { quantile, summarize, type BenchFigure, type BenchOptions } from './figure.js';
 import { alternate } from './measure.js';
 import { WsStreamClient } from './ws-stream-client.js';
+import { firstByteMs } from './first-byte.js';
 
 /** The groups this module measures; `groups` picks some (bench/run.ts `--only`). */
 export const NODE_GROUPS = ['small-request', 'throughput', 'concurrency', 'cold-start'] as const;
@@ -315,20 +316,7 @@ export async function nodeBenchmarks(options: NodeBenchOptions): Promise<BenchFi
 
     if (groups.has('cold-start')) {
       log(`node: cold start, ${plan.coldSamples} per round × ${plan.rounds} rounds; daemon restart × ${plan.restarts}`);
-      const coldOurs = async () => {
-        const start = performance.now();
-        const client = stack.newClient();
-        try {
-          const res = await client.fetch('/small');
-          const reader = res.body!.getReader();
-          await reader.read();
-          const ms = performance.now() - start;
-          await reader.cancel();
-          return ms;
-        } finally {
-          await client.close();
-        }
-      };
+      const coldOurs = () => firstByteMs(stack.newClient);
       const coldWs = async () => {
         const start = performance.now();
         const client = await JsonWsClient.open(stack.forwarderUrl);
