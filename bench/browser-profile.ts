@@ -7,6 +7,7 @@
  *   npx tsx bench/browser-profile.ts download [MiB]   one fetch('/sideband/…') download
  *   npx tsx bench/browser-profile.ts upload [MiB]     one fetch('/sideband/…', POST) streamed upload
  *   npx tsx bench/browser-profile.ts loaded [MiB]     small fetches in one tab while another downloads
+ *   npx tsx bench/browser-profile.ts ratio [MiB]      the same, then as many idle: the bench's loaded/idle p99 (use --cpu)
  *   npx tsx bench/browser-profile.ts lane [count]     sequential sideband.call()
  *   npx tsx bench/browser-profile.ts fetch [count]    sequential small fetch('/sideband/…')
  *
@@ -118,6 +119,12 @@ function print(title: string, profile: Profile, top = 40): void {
   for (const [name, ms] of rows.slice(0, top)) console.log(`${((ms / total) * 100).toFixed(1).padStart(5)}%  ${ms.toFixed(0).padStart(6)} ms  ${name}`);
 }
 
+/** p10 … max of sorted latencies: a high p50 is queueing behind the download, a high tail alone is stalls. */
+function quantiles(sorted: number[]): string {
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!.toFixed(2);
+  return `p10 ${at(0.1)} ms, p50 ${at(0.5)} ms, p90 ${at(0.9)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`;
+}
+
 async function pageProfiler(page: Page): Promise<CDPSession> {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Profiler.enable');
@@ -135,7 +142,7 @@ const stack = await startBenchStack({ minify: false });
 try {
   const tab = await stack.openTab();
   await stack.pair(tab);
-  const other = scenario === 'loaded' ? await stack.openTab() : undefined;
+  const other = scenario === 'loaded' || scenario === 'ratio' ? await stack.openTab() : undefined;
   if (other) await other.waitForFunction(`window.sideband.status.state === 'active'`, undefined, { polling: 50, timeout: 30_000 });
   const call = <T>(page: Page, fn: string, ...list: unknown[]) =>
     page.evaluate(([name, rest]) => (globalThis as unknown as { bench: Record<string, (...a: unknown[]) => Promise<unknown>> }).bench[name as string]!(...(rest as unknown[])), [fn, list] as const) as Promise<T>;
@@ -164,7 +171,7 @@ try {
     case 'fetch': {
       const latencies = await call<number[]>(tab, 'small', scenario === 'lane' ? 'lane' : 'sw', Number.isFinite(amount) ? amount : 2000, 0);
       latencies.sort((a, b) => a - b);
-      result = `p50 ${latencies[Math.floor(latencies.length / 2)]!.toFixed(2)} ms, p99 ${latencies[Math.floor(latencies.length * 0.99)]!.toFixed(2)} ms`;
+      result = quantiles(latencies);
       break;
     }
     case 'loaded': {
@@ -172,7 +179,23 @@ try {
       await tab.waitForFunction('window.benchListening === true', undefined, { polling: 20 });
       const speed = await call<number>(other!, 'download', 'sw', (Number.isFinite(amount) ? amount : 200) * 2 ** 20, true);
       const latencies = (await during).latencies.sort((a, b) => a - b);
-      result = `download ${speed.toFixed(1)} MB/s; ${latencies.length} small: p50 ${latencies[Math.floor(latencies.length / 2)]!.toFixed(2)} ms, p99 ${latencies[Math.floor(latencies.length * 0.99)]!.toFixed(2)} ms`;
+      result = `download ${speed.toFixed(1)} MB/s; ${latencies.length} small: ${quantiles(latencies)}`;
+      break;
+    }
+    case 'ratio': {
+      // The bench's loaded figure in one go: small requests during the download, then as many idle.
+      const during = call<{ latencies: number[] }>(tab, 'smallDuring', 'sw', 5000);
+      await tab.waitForFunction('window.benchListening === true', undefined, { polling: 20 });
+      const speed = await call<number>(other!, 'download', 'sw', (Number.isFinite(amount) ? amount : 200) * 2 ** 20, true);
+      const inOrder = (await during).latencies;
+      const loaded = [...inOrder].sort((a, b) => a - b);
+      // Where in the download the slowest 2% fell (0: its start, 1: its end): clustered at the start is the window before sharing began.
+      const cut = loaded[Math.floor(loaded.length * 0.98)]!;
+      console.log(`slowest 2% at: ${inOrder.flatMap((ms, i) => (ms >= cut ? [`${(i / inOrder.length).toFixed(2)}:${ms.toFixed(0)}ms`] : [])).join(' ')}`);
+      await new Promise((r) => setTimeout(r, 500));
+      const idle = (await call<number[]>(tab, 'small', 'sw', loaded.length, 50)).sort((a, b) => a - b);
+      const p99 = (sorted: number[]) => sorted[Math.floor(sorted.length * 0.99)]!;
+      result = `download ${speed.toFixed(1)} MB/s; ${loaded.length} small, loaded: ${quantiles(loaded)}; idle: ${quantiles(idle)}; p99 ratio ${(p99(loaded) / p99(idle)).toFixed(2)}`;
       break;
     }
     default:

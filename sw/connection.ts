@@ -186,7 +186,7 @@ export class WorkerConnection {
     const client = sidebandClient(loop, {
       sessionWaitMs: WORKER_DEFAULTS.sessionWaitMs,
       limits: { streamWindow: WORKER_DEFAULTS.streamWindow, sessionWindow: WORKER_DEFAULTS.sessionWindow },
-      receiveCredit: { maxStreamWindow: WORKER_DEFAULTS.maxStreamWindow },
+      receiveCredit: { maxStreamWindow: WORKER_DEFAULTS.maxStreamWindow, sharedStreamWindow: WORKER_DEFAULTS.sharedStreamWindow, quietBytes: WORKER_DEFAULTS.quietBytes },
     });
     const live: Live = { device, loop, client };
     this.live = live;

@@ -25,22 +25,31 @@ export const WORKER_DEFAULTS = Object.freeze({
   /** Fast-lane `call` answers are buffered whole up to this; larger ones fail `response_too_large`. */
   maxCallResponseBytes: 16 * 1024 * 1024,
   /**
-   * Receive windows the worker announces (docs/protocol.md §5): how many body bytes the daemon
-   * may have in flight towards this browser per stream and in all. Every byte in flight sits in
-   * a FIFO (relay, sockets, the browser's WebSocket) in front of the slowest stage, so a small
-   * response to another tab waits behind up to a window of a download: about window ÷ download
-   * rate (1 MiB at ~40 MB/s: ~25 ms per request; issue 9, `npx tsx bench/browser-profile.ts
-   * loaded`). A small announced window keeps that wait short; a lone download would pay for it
-   * in credit round trips, so once it has read a whole window alone its window grows to
-   * `maxStreamWindow` (the session's by the same extra), and shrinks back the moment another
-   * request is in flight (protocol/stream/receive-credit.ts). Measured (`npm run bench -- --only
-   * browser`, 2 busy cores): 256 → 128 KiB took the p99 beside a download from 33.5 to 30.5 ms
-   * (within the noise; the rest of that p99 is the worker's CPU, not the window), the lone
-   * download unchanged at ~45 MB/s.
+   * Receive windows (docs/protocol.md §5): how many body bytes the daemon may have in flight
+   * towards this browser per stream and in all. Every byte in flight sits in a FIFO (relay,
+   * sockets, the browser's WebSocket) in front of the slowest stage, so a small response to
+   * another tab waits behind a download's bytes in flight: about window ÷ download rate (issue
+   * 9, `npx tsx bench/browser-profile.ts loaded`: with the window grown to 1 MiB every small
+   * request took ~35 ms at ~30 MB/s; at 128 KiB, p50 ~12 ms; held at 32 KiB, p50 ~7 ms, on
+   * the same busy 2 cores). So (protocol/stream/receive-credit.ts):
+   * - `streamWindow` is what the worker announces. It also bounds a channel message
+   *   (`maxMessageBytes` ≤ window − 256), so it stays at 128 KiB;
+   * - `sharedStreamWindow`: while another stream is busy, an HTTP body's credit in the
+   *   daemon's hands is held to this. The download beside a stream of small requests then runs
+   *   at about this ÷ round trip (~10 MB/s there instead of ~20): its tab waits so the others
+   *   do not;
+   * - `quietBytes`: "busy" and "shared" last this many bytes read after a stream opened or last
+   *   read, so back-to-back requests keep the window shared between them (a ~1 ms gap; 256 KiB
+   *   is ~20 ms of the shared download), an occasional poll costs a download only that much at
+   *   the shared rate, and an open but silent channel or event stream stops holding it down;
+   * - `maxStreamWindow`: a download alone (for a whole window read) grows to this, the session
+   *   window with it, so it is not bound by credit round trips.
    */
   streamWindow: 128 * 1024,
   sessionWindow: 1024 * 1024,
   maxStreamWindow: 1024 * 1024,
+  sharedStreamWindow: 32 * 1024,
+  quietBytes: 256 * 1024,
   /** Fast lanes (one per page) and channels per lane. */
   maxLanes: 256,
   maxChannelsPerLane: 64,

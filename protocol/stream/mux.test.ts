@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Mux, type MuxOptions } from './mux.js';
 import type { MuxStream } from './mux-stream.js';
-import { encodeInner } from './inner-frame.js';
+import { decodeCombinedCredit, decodeInner, decodeUint32, encodeInner, type InnerFrame } from './inner-frame.js';
 import { InnerKind } from './stream-codes.js';
 import { StreamError } from './stream-error.js';
 
@@ -381,6 +381,45 @@ describe('inner stream multiplexer', () => {
     for (const body of cases) d.receive(encodeInner(InnerKind.OPEN, (id += 2), body));
     expect(d.closed).toBe(false);
     void resets;
+  });
+
+  it('a stream reset after a partial read returns each of its bytes to the session window once', async () => {
+    const received = { data: 0, sessionCredit: 0 };
+    const { c, d } = pair({}, {
+      onStream: (stream) => {
+        stream.respond({ status: 200, headers: [] });
+        void (async () => {
+          for (let i = 0; i < 3; i++) await stream.write(new Uint8Array(16 * 1024)).catch(() => {});
+        })();
+      },
+    });
+    // Tap both directions: DATA bytes reaching the client, session credit it grants back.
+    const tap = (mux: Mux, count: (frame: InnerFrame) => void) => {
+      const options = (mux as unknown as { options: MuxOptions }).options;
+      const send = options.send;
+      options.send = (frame) => {
+        count(decodeInner(frame));
+        send(frame);
+      };
+    };
+    tap(d, (frame) => {
+      if (frame.kind === InnerKind.DATA) received.data += frame.body.length;
+    });
+    tap(c, (frame) => {
+      if (frame.kind !== InnerKind.CREDIT) return;
+      if (frame.streamId === 0) received.sessionCredit += decodeUint32(frame.body, 'credit');
+      else if (frame.body.length === 8) received.sessionCredit += decodeCombinedCredit(frame.body).session;
+    });
+    for (let i = 0; i < 12; i++) {
+      const s = c.open({ kind: 'http', method: 'GET', path: `/r${i}`, headers: [] }, { end: true });
+      await s.read(); // the head and a first piece: less than a quarter window, so no stream credit yet
+      await flush();
+      s.reset('cancel');
+    }
+    await flush();
+    // Granted back: what was read plus what was discarded, never more (the peer's window would grow).
+    expect(received.data).toBeGreaterThan(0);
+    expect(received.sessionCredit).toBeLessThanOrEqual(received.data);
   });
 
   it('never throws on arbitrary inner frames (property)', () => {

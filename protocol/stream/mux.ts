@@ -13,7 +13,7 @@ import {
 } from './heads.js';
 import { MuxStream, type StreamHost } from './mux-stream.js';
 import { queuedData, takeData, takeDataViews } from './out-queue.js';
-import { growthStep, type ReceiveCreditPolicy } from './receive-credit.js';
+import { growthStep, ReceiveSharing, type ReceiveCreditPolicy } from './receive-credit.js';
 
 export type MuxRole = 'client' | 'daemon';
 
@@ -91,6 +91,8 @@ export class Mux implements StreamHost {
   private sessionUnacked = 0;
   /** Session credit granted beyond the announced window, matching lone streams' extra (receive-credit.ts). */
   private sessionExtra = 0;
+  /** Which streams count as busy and what shared streams are owed (receive-credit.ts); with `receiveCredit` only. */
+  private readonly sharing?: ReceiveSharing;
   private pumping = false;
   private pumpQueued = false;
   /** A stream kept a short tail of its queue back this round (sendData); pump again later. */
@@ -109,6 +111,8 @@ export class Mux implements StreamHost {
     this.limits = limits;
     this.nextLocalId = options.role === 'client' ? 1 : 2;
     this.sessionRecvAvailable = limits.sessionWindow;
+    // Made here so a bad policy fails the constructor, not the first read.
+    if (options.receiveCredit) this.sharing = new ReceiveSharing(options.receiveCredit);
   }
 
   get maxChunk(): number {
@@ -309,14 +313,25 @@ export class Mux implements StreamHost {
     const quarter = this.limits.streamWindow / 4;
     stream.unacked += bytes;
     let growth = 0;
-    if (this.options.receiveCredit) {
-      if (this.busyStreams(2) > 1) {
+    const policy = this.options.receiveCredit;
+    if (policy) {
+      const sharing = this.sharing!;
+      sharing.read(stream, bytes);
+      if (sharing.shared(this.othersBusy(stream, sharing))) {
         // Others wait behind this stream's bytes in flight: take its extra back first (§5).
         const withheld = Math.min(stream.extraCredit, stream.unacked);
         stream.extraCredit -= withheld;
         stream.unacked -= withheld;
         stream.aloneBytes = 0;
+        if (sharing.holds(stream.head.kind)) {
+          // ... and keep an HTTP body's bytes in flight to the smaller shared window.
+          const grant = sharing.sharedGrant(stream, stream.unacked, stream.recvAvailable);
+          stream.unacked = 0;
+          stream.recvAvailable += grant;
+          return grant;
+        }
       } else {
+        stream.unacked += sharing.release(stream);
         stream.aloneBytes += bytes;
         // Alone for a whole window, not just between two short requests: only then grow.
         if (stream.unacked >= quarter && stream.aloneBytes >= this.limits.streamWindow) growth = growthStep(this.limits.streamWindow, stream.extraCredit, this.options.receiveCredit);
@@ -352,13 +367,12 @@ export class Mux implements StreamHost {
     return increment;
   }
 
-  /** Streams the peer may still send body bytes on, counted up to `limit` (enough to tell "alone"). */
-  private busyStreams(limit: number): number {
-    let count = 0;
+  /** Whether a stream besides `reader` may still send body bytes (and, with `quietBytes`, was active lately). */
+  private othersBusy(reader: MuxStream, sharing: ReceiveSharing): boolean {
     for (const stream of this.streams.values()) {
-      if (!stream.remoteEnded && !stream.closed && ++count >= limit) break;
+      if (stream !== reader && !stream.remoteEnded && !stream.closed && sharing.recentlyActive(stream)) return true;
     }
-    return count;
+    return false;
   }
 
   private busyExtraCredit(): number {
@@ -534,7 +548,9 @@ export class Mux implements StreamHost {
     if (stream.stopPeerAfterEnd && !stream.remoteEnded) {
       this.sendFrame(InnerKind.RESET, stream.id, encodeCodeReason(StreamCode.cancel, 'response complete'));
       this.detach(stream);
-      this.returnSessionCredit(stream.discardBuffered() + stream.unacked);
+      // Read bytes (stream.unacked) are in the session's count already (consumed); only the
+      // discarded ones go back now.
+      this.returnSessionCredit(stream.discardBuffered());
       stream.unacked = 0;
       stream.finish();
       return this.activatePending();
@@ -567,8 +583,9 @@ export class Mux implements StreamHost {
       this.outPending.delete(stream);
     }
     if (error) {
-      // Bytes the peer sent that nobody will read still count against the session window.
-      const unread = stream.discardBuffered() + stream.unacked;
+      // Bytes the peer sent that nobody will read still count against the session window; read
+      // ones (stream.unacked) were counted when consumed.
+      const unread = stream.discardBuffered();
       stream.unacked = 0;
       stream.fail(error);
       if (unread) this.returnSessionCredit(unread);

@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Mux, type MuxOptions } from './mux.js';
+import { ReceiveSharing } from './receive-credit.js';
 import type { MuxStream } from './mux-stream.js';
 import { decodeCombinedCredit, decodeInner, decodeUint32 } from './inner-frame.js';
 import { InnerKind } from './stream-codes.js';
@@ -160,6 +161,70 @@ describe('adaptive receive credit (§5)', () => {
     expect(await readBytes(big, 16 * MiB)).toBe(10 * MiB - (STREAM_WINDOW - 64 * KiB));
   });
 
+  it('holds an HTTP download to the shared window while another stream is busy, then gives the held credit back', async () => {
+    const SHARED = 32 * KiB;
+    const daemon = downloads(16 * MiB, new Set(['/small']));
+    const { c, window } = pair({ receiveCredit: { maxStreamWindow: 1 * MiB, sharedStreamWindow: SHARED } }, daemon.onStream);
+    const big = get(c, '/big');
+    await readBytes(big, 2 * MiB);
+    const small = get(c, '/small'); // busy until the daemon answers it
+    await readBytes(big, 2 * MiB); // drains the grown window's bytes in flight
+    // From now on the daemon never holds more than the shared window of credit (bytes in flight included).
+    let peakCredit = 0;
+    await readBytes(big, 1 * MiB, () => (peakCredit = Math.max(peakCredit, window(big.id))));
+    expect(peakCredit).toBeLessThanOrEqual(SHARED);
+    await flush();
+    expect(big.bufferedIn).toBeLessThanOrEqual(SHARED); // what a stalled reader lets in now
+
+    daemon.release('/small', 100);
+    expect(await readBytes(small, MiB)).toBe(100);
+    // Alone again: the next read hands back what was held, so the window is the announced one at once.
+    await readBytes(big, 16 * KiB);
+    await flush();
+    expect(window(big.id, big)).toBeGreaterThanOrEqual(STREAM_WINDOW);
+    expect(await readBytes(big, 16 * MiB)).toBe(11 * MiB - 16 * KiB);
+  });
+
+  it('with quietBytes, sharing lasts that many bytes read after the other stream ended', async () => {
+    const SHARED = 32 * KiB;
+    const QUIET = 512 * KiB;
+    const daemon = downloads(8 * MiB, new Set(['/small']));
+    const { c, window } = pair({ receiveCredit: { maxStreamWindow: 1 * MiB, sharedStreamWindow: SHARED, quietBytes: QUIET } }, daemon.onStream);
+    const big = get(c, '/big');
+    const small = get(c, '/small');
+    await readBytes(big, 1 * MiB);
+    daemon.release('/small', 100);
+    expect(await readBytes(small, MiB)).toBe(100);
+    // Still shared for QUIET bytes read after the small one was last seen busy.
+    let peakCredit = 0;
+    await readBytes(big, QUIET - 128 * KiB, () => (peakCredit = Math.max(peakCredit, window(big.id))));
+    expect(peakCredit).toBeLessThanOrEqual(SHARED);
+    // Then alone: the held credit comes back and, after a window read alone, it grows.
+    let peakAlone = 0;
+    await readBytes(big, 3 * MiB, () => (peakAlone = Math.max(peakAlone, window(big.id, big))));
+    expect(peakAlone).toBe(1 * MiB);
+    expect(await readBytes(big, 8 * MiB)).toBe(8 * MiB - 1 * MiB - (QUIET - 128 * KiB) - 3 * MiB);
+  });
+
+  it('with quietBytes, an open stream that reads nothing stops counting as busy, so a download beside it still grows', async () => {
+    const QUIET = 256 * KiB;
+    const daemon = downloads(4 * MiB, new Set(['/idle']));
+    const { c, window } = pair({ receiveCredit: { maxStreamWindow: 1 * MiB, sharedStreamWindow: 32 * KiB, quietBytes: QUIET } }, daemon.onStream);
+    get(c, '/idle'); // never answered: open, silent
+    const big = get(c, '/big');
+    let peak = 0;
+    expect(await readBytes(big, 4 * MiB, () => (peak = Math.max(peak, window(big.id, big))))).toBe(4 * MiB);
+    expect(peak).toBe(1 * MiB);
+
+    // Without quietBytes the silent stream is busy for as long as it is open: no growth.
+    const plain = pair({ receiveCredit: { maxStreamWindow: 1 * MiB } }, downloads(4 * MiB, new Set(['/idle'])).onStream);
+    get(plain.c, '/idle');
+    const other = get(plain.c, '/big');
+    let plainPeak = 0;
+    expect(await readBytes(other, 4 * MiB, () => (plainPeak = Math.max(plainPeak, plain.window(other.id, other))))).toBe(4 * MiB);
+    expect(plainPeak).toBe(STREAM_WINDOW);
+  });
+
   it('two downloads at once both stay within the announced windows and both complete', async () => {
     const daemon = downloads(3 * MiB);
     const { c, window } = pair({ receiveCredit: { maxStreamWindow: 1 * MiB } }, daemon.onStream);
@@ -182,5 +247,30 @@ describe('adaptive receive credit (§5)', () => {
     const v1 = pair({ versions: [1] }, downloads(2 * MiB).onStream);
     expect(await readBytes(get(v1.c, '/big'), 2 * MiB)).toBe(2 * MiB);
     expect(v1.credits()).toEqual({ combined: 0, sessionOnly: 2 * MiB / (SESSION_WINDOW / 4) });
+  });
+});
+
+describe('ReceiveSharing', () => {
+  it('holds only HTTP bodies (a channel message needs its whole window), and only with a shared window set', () => {
+    expect(new ReceiveSharing({ maxStreamWindow: MiB, sharedStreamWindow: 32 * KiB }).holds('http')).toBe(true);
+    expect(new ReceiveSharing({ maxStreamWindow: MiB, sharedStreamWindow: 32 * KiB }).holds('channel')).toBe(false);
+    expect(new ReceiveSharing({ maxStreamWindow: MiB }).holds('http')).toBe(false);
+  });
+
+  it('tops the peer\'s credit up to the shared window, holds the rest, and releases it all once', () => {
+    const sharing = new ReceiveSharing({ maxStreamWindow: MiB, sharedStreamWindow: 32 * KiB });
+    const stream = {};
+    expect(sharing.sharedGrant(stream, 64 * KiB, 30 * KiB)).toBe(0); // under a quarter of room: wait
+    expect(sharing.sharedGrant(stream, 64 * KiB, 0)).toBe(32 * KiB); // the peer has none left: all the room
+    expect(sharing.release(stream)).toBe(96 * KiB);
+    expect(sharing.release(stream)).toBe(0);
+  });
+
+  it('refuses a shared window that could starve the peer, and a negative quietBytes', () => {
+    expect(() => new ReceiveSharing({ maxStreamWindow: MiB, sharedStreamWindow: 0 })).toThrow(/sharedStreamWindow/);
+    expect(() => new ReceiveSharing({ maxStreamWindow: MiB, sharedStreamWindow: 1000 })).toThrow(/sharedStreamWindow/);
+    expect(() => new ReceiveSharing({ maxStreamWindow: MiB, quietBytes: -1 })).toThrow(/quietBytes/);
+    // A multiplexer given such a policy fails as it is made, not at its first read.
+    expect(() => new Mux({ role: 'client', send: () => {}, receiveCredit: { maxStreamWindow: MiB, sharedStreamWindow: 10 } })).toThrow(RangeError);
   });
 });
