@@ -24,6 +24,7 @@ import { generateIdentity } from '../daemon/identity.js';
 import { toBase64Url, toHex } from '../protocol/bytes.js';
 import { BENCH_PAGE } from './browser-page.js';
 import { DOWNLOAD_CHUNK, SMALL_BODY } from './browser-child.js';
+import { RELAY_NODE_FLAGS } from '../relay/node-flags.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const CHROMIUM = process.env.SIDEBAND_CHROMIUM ?? '/usr/bin/chromium';
@@ -133,7 +134,9 @@ interface Child {
 
 /** Starts a browser-child.ts role; resolves with its ready line. */
 function startChild(role: string, config: Record<string, string>): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(here, 'browser-child.ts'), role], {
+  // The relay as `npm run relay` starts it (relay/node-flags.ts); the others with Node's defaults.
+  const flags = role === 'relay' ? RELAY_NODE_FLAGS : [];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', resolve(here, 'browser-child.ts'), role], {
     env: { ...process.env, BENCH_CHILD_CONFIG: JSON.stringify(config) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -20,6 +20,7 @@ import { connect, type SidebandClient } from '../client/connect.js';
 import { MemoryPinStore } from '../client/pin-store.js';
 import { controlPlaneTokens } from '../client/session-token-source.js';
 import { forkChild, type ChildHandle } from '../test/helpers/child-ipc.js';
+import { RELAY_NODE_FLAGS } from '../relay/node-flags.js';
 import { FAST_RECONNECT } from '../test/helpers/relay-fixture.js';
 import { quantile, summarize, type BenchFigure, type BenchOptions } from './figure.js';
 import { alternate } from './measure.js';
@@ -64,7 +65,8 @@ interface Stack {
 }
 
 async function startStack(): Promise<Stack> {
-  const relay = forkChild('./relay-process.ts');
+  // The relay as `npm run relay` starts it; the daemon with Node's defaults, as in a user's process.
+  const relay = forkChild('./relay-process.ts', RELAY_NODE_FLAGS);
   const daemon = forkChild('../../bench/children/daemon-child.ts');
   const forwarder = forkChild('../../bench/children/forwarder-child.ts');
   const children = [relay, daemon, forwarder];

@@ -25,6 +25,7 @@ import { encodeFrame } from '../protocol/frame-codec.js';
 import { FrameType } from '../protocol/codes.js';
 import { summarize, type BenchFigure, type BenchOptions } from './figure.js';
 import type { RelayChildReply, RelayChildRequest } from './relay-ipc.js';
+import { RELAY_NODE_FLAGS } from '../relay/node-flags.js';
 
 type Mode = 'relay' | 'bare';
 
@@ -49,7 +50,8 @@ async function startChild(mode: Mode, bufferutil = true): Promise<Child> {
   const env = { ...process.env };
   if (bufferutil) delete env.WS_NO_BUFFER_UTIL;
   else env.WS_NO_BUFFER_UTIL = '1';
-  const child = fork(CHILD, [mode], { execArgv: ['--import', 'tsx', '--expose-gc'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // The relay as `npm run relay` starts it; the bare forwarder with the same flags, so only the code differs.
+  const child = fork(CHILD, [mode], { execArgv: [...RELAY_NODE_FLAGS, '--import', 'tsx', '--expose-gc'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = (type: RelayChildReply['type']): Promise<RelayChildReply> =>
     new Promise((resolve, reject) => {
       const onMessage = (message: RelayChildReply): void => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { RELAY_NODE_FLAGS } from '../node-flags.js';
 
 /**
  * The relay CLI as a real child process (`node --import tsx relay/cli.ts …`), for tests that need a real
@@ -26,7 +27,7 @@ export interface RelayProcess {
 
 /** Starts the relay with `args` and resolves once it printed its listening line. */
 export function startRelayProcess(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<RelayProcess> {
-  const child = spawn(process.execPath, ['--import', tsxLoader, cli, ...args], { env: { ...process.env, SIDEBAND_ADMIN_KEY: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...RELAY_NODE_FLAGS, '--import', tsxLoader, cli, ...args], { env: { ...process.env, SIDEBAND_ADMIN_KEY: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

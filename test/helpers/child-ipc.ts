@@ -19,11 +19,12 @@ export interface MemorySample {
   rss: number;
 }
 
-export function forkChild(script: string): ChildHandle {
+/** Forks `script` (relative to this folder) with tsx; `nodeFlags` go to its node, e.g. the relay's (relay/node-flags.ts). */
+export function forkChild(script: string, nodeFlags: readonly string[] = []): ChildHandle {
   const child = fork(fileURLToPath(new URL(script, import.meta.url)), [], {
     // CHILD_EXEC_ARGV adds flags to every child, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to
     // profile the relay and daemon of a bench (Node refuses --cpu-prof in NODE_OPTIONS).
-    execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.CHILD_EXEC_ARGV?.split(' ').filter(Boolean) ?? [])],
+    execArgv: ['--import', 'tsx', '--expose-gc', ...nodeFlags, ...(process.env.CHILD_EXEC_ARGV?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let nextId = 1;
