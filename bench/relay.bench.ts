@@ -51,7 +51,7 @@ async function startChild(mode: Mode, bufferutil = true): Promise<Child> {
   if (bufferutil) delete env.WS_NO_BUFFER_UTIL;
   else env.WS_NO_BUFFER_UTIL = '1';
   // The relay as `npm run relay` starts it; the bare forwarder with the same flags, so only the code differs.
-  const child = fork(CHILD, [mode], { execArgv: [...RELAY_NODE_FLAGS, '--import', 'tsx', '--expose-gc'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(CHILD, [mode], { execArgv: [...RELAY_NODE_FLAGS, '--import', 'tsx', '--expose-gc', ...(process.env.CHILD_EXEC_ARGV?.split(' ').filter(Boolean) ?? [])], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = (type: RelayChildReply['type']): Promise<RelayChildReply> =>
     new Promise((resolve, reject) => {
       const onMessage = (message: RelayChildReply): void => {
