@@ -106,9 +106,11 @@ const limitHelp = LIMIT_FLAGS.map((l) => {
   return `${helpColumn(head)}${l.help}\n${' '.repeat(36)}[${l.env}] (default ${l.shown}; ${l.min}..${l.max})`;
 }).join('\n');
 
-export const USAGE = `Usage: tsx relay/cli.ts [options]
+export const USAGE = `Usage: npm run relay -- [options]
+   or: node --initial-old-space-size=64 --import tsx relay/cli.ts [options]
 
-Starts the SBRP relay and its control plane on one HTTP port.
+Starts the SBRP relay and its control plane on one HTTP port. The node flag keeps forwarding
+from running full garbage collections (relay/node-flags.ts).
 
 Options (environment variable in brackets):
   --port <n>               TCP port, 0 for any free one [SIDEBAND_RELAY_PORT] (default ${DEFAULTS.port})
