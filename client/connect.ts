@@ -1,5 +1,6 @@
 import { sidebandClient, type ConnectOptions, type SidebandClient } from '../web/sideband-client.js';
-import { FULL_FRAME_LIMITS, NODE_RECEIVE_CREDIT } from '../protocol/stream/stream-codes.js';
+import { FULL_FRAME_LIMITS } from '../protocol/stream/stream-codes.js';
+import { NODE_RECEIVE_CREDIT } from '../protocol/stream/receive-credit.js';
 import { connectClient } from './connect-client.js';
 
 export { CONNECT_DEFAULTS, type ConnectEvents, type ConnectOptions, type SidebandClient, type SidebandFetch } from '../web/sideband-client.js';

@@ -1,5 +1,5 @@
-import { FULL_FRAME_LIMITS, NODE_RECEIVE_CREDIT, STREAM_DEFAULTS, type StreamLimits } from '../protocol/stream/stream-codes.js';
-import type { ReceiveCreditPolicy } from '../protocol/stream/receive-credit.js';
+import { FULL_FRAME_LIMITS, STREAM_DEFAULTS, type StreamLimits } from '../protocol/stream/stream-codes.js';
+import { NODE_RECEIVE_CREDIT, type ReceiveCreditPolicy } from '../protocol/stream/receive-credit.js';
 import type { ChannelLimits } from '../web/channel.js';
 import type { ConnectDaemonOptions, DaemonEvents, DaemonStatus } from './daemon-types.js';
 import type { IdempotencyOptions } from './idempotency.js';

@@ -194,7 +194,7 @@ class SessionListener implements Listener {
       limits: this.limits,
       receiveCredit: this.options.receiveCredit === false ? undefined : (this.options.receiveCredit ?? LISTEN_DEFAULTS.receiveCredit),
       send: (frame) => this.send(sessionId, entry, frame),
-      sendParts: (parts) => this.send(sessionId, entry, parts),
+      sendParts: (parts) => this.send(sessionId, entry, parts), // sealed unjoined (Plaintext)
       isWritable: () => this.gate.isWritable(),
       // Frames go out once per event-loop turn, after the handlers' microtasks: what a handler
       // queues in one go (head, a small body, end) leaves as one frame (docs/protocol.md §3).

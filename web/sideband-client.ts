@@ -274,8 +274,8 @@ class MuxClient implements SidebandClient {
       defer: this.options.defer,
       receiveCredit: this.options.receiveCredit,
       isWritable: () => this.gate.isWritable(),
-      send: (frame) => send(frame),
-      sendParts: (parts) => send(parts),
+      send,
+      sendParts: send,
       onEvent: (name, data) => this.events.emit('event', { name, data }),
       onClose: (error) => {
         if (this.mux !== mux) return;

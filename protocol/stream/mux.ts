@@ -313,9 +313,8 @@ export class Mux implements StreamHost {
     const quarter = this.limits.streamWindow / 4;
     stream.unacked += bytes;
     let growth = 0;
-    const policy = this.options.receiveCredit;
-    if (policy) {
-      const sharing = this.sharing!;
+    const sharing = this.sharing;
+    if (sharing) {
       sharing.read(stream, bytes);
       if (sharing.shared(this.othersBusy(stream, sharing))) {
         // Others wait behind this stream's bytes in flight: take its extra back first (§5).
@@ -477,7 +476,7 @@ export class Mux implements StreamHost {
     if (this.options.sendParts) {
       const header = new Uint8Array(INNER_HEADER_LENGTH);
       writeInnerHeader(header, InnerKind.DATA, stream.id);
-      this.options.sendParts([header, ...takeDataViews(stream, n)]);
+      this.options.sendParts(takeDataViews(stream, n, [header]));
     } else {
       const frame = new Uint8Array(INNER_HEADER_LENGTH + n);
       writeInnerHeader(frame, InnerKind.DATA, stream.id);

@@ -29,9 +29,8 @@ export function takeData(stream: MuxStream, out: Uint8Array): void {
   stream.outBytes -= out.length;
 }
 
-/** Removes exactly `n` bytes from the front DATA items of the queue, as views of those items. */
-export function takeDataViews(stream: MuxStream, n: number): Uint8Array[] {
-  const views: Uint8Array[] = [];
+/** Removes exactly `n` bytes from the front DATA items of the queue, appending views of those items to `views`. */
+export function takeDataViews(stream: MuxStream, n: number, views: Uint8Array[]): Uint8Array[] {
   let taken = 0;
   while (taken < n) {
     const item = stream.outQueue[0]!;

@@ -38,6 +38,15 @@ export interface ReceiveCreditPolicy {
   quietBytes?: number;
 }
 
+/**
+ * Receive-window growth for the Node endpoints (Mux `receiveCredit`, receive-credit.ts): a lone
+ * busy stream's window grows from the announced 1 MiB to 4 MiB. Three processes (client,
+ * relay, daemon) share 2 cores here, so one frame took ~4 ms client → daemon and its CREDIT
+ * ~2 ms back: with a fixed 1 MiB window the sender waited for credit over half of a 200 MB
+ * transfer (issue 9 frame trace). The window shrinks back as soon as a second stream is busy.
+ */
+export const NODE_RECEIVE_CREDIT: Readonly<ReceiveCreditPolicy> = Object.freeze({ maxStreamWindow: 4 * 1024 * 1024 });
+
 /** Extra credit to add to a lone stream's grant: a quarter window at a time, up to the maximum. */
 export function growthStep(streamWindow: number, extra: number, policy: ReceiveCreditPolicy | undefined): number {
   if (!policy) return 0;

@@ -1,5 +1,3 @@
-import type { ReceiveCreditPolicy } from './receive-credit.js';
-
 /**
  * Codes and limits of the inner stream protocol that runs inside one SBRP session
  * (docs/protocol.md). Every inner frame is the plaintext of exactly one SBRP Data frame.
@@ -116,14 +114,6 @@ export const FULL_FRAME_LIMITS: Readonly<Pick<StreamLimits, 'maxChunk' | 'writeH
   writeHighWater: 128 * 1024,
 });
 
-/**
- * Receive-window growth for the Node endpoints (Mux `receiveCredit`, receive-credit.ts): a lone
- * busy stream's window grows from the announced 1 MiB to 4 MiB. Three processes (client,
- * relay, daemon) share 2 cores here, so one frame took ~4 ms client → daemon and its CREDIT
- * ~2 ms back: with a fixed 1 MiB window the sender waited for credit over half of a 200 MB
- * transfer (issue 9 frame trace). The window shrinks back as soon as a second stream is busy.
- */
-export const NODE_RECEIVE_CREDIT: Readonly<ReceiveCreditPolicy> = Object.freeze({ maxStreamWindow: 4 * 1024 * 1024 });
 
 /** Largest EVENT body: fixed by the protocol, not announced in HELLO (docs/protocol.md §3). */
 export const MAX_EVENT_BYTES = 32 * 1024;
