@@ -41,6 +41,12 @@ export interface ClientSessionOptions {
   randomBytes?: RandomBytes;
   /** Fixed ephemeral private key, for known-answer tests only. */
   ephemeralPrivateKey?: Uint8Array;
+  /**
+   * A fresh ephemeral key pair made by the caller for this session alone, so the key
+   * generation can overlap a wait (the token request) instead of delaying HandshakeInit.
+   * The session owns it from here: it is used once and wiped like one it made itself.
+   */
+  ephemeral?: EphemeralKeyPair;
   /** ChaCha20-Poly1305 implementation (default: noble). */
   aead?: Aead;
   /** X25519/Ed25519 implementation of the handshake (default: noble; the Node client passes nodeHandshakeCrypto). */
@@ -83,7 +89,7 @@ export class ClientSession {
     const random = this.options.randomBytes ?? defaultRandomBytes;
     this.ephemeral = this.options.ephemeralPrivateKey
       ? ephemeralFromPrivate(this.options.ephemeralPrivateKey, this.options.handshake)
-      : generateEphemeral(random, this.options.handshake);
+      : (this.options.ephemeral ?? generateEphemeral(random, this.options.handshake));
     this.stateValue = 'handshaking';
     this.options.send(handshakeInitFrame(this.options.sessionId, this.ephemeral.publicKey));
   }
@@ -136,7 +142,7 @@ export class ClientSession {
     this.closeError = error;
     this.sealer?.destroy();
     this.opener?.destroy();
-    wipe(this.ephemeral?.privateKey, ...this.held);
+    wipe(this.ephemeral?.privateKey, this.options.ephemeral?.privateKey, ...this.held);
     this.held = [];
     this.heldBytes = 0;
     this.options.onEvent(error ? { type: 'closed', error } : { type: 'closed' });

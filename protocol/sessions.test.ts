@@ -14,6 +14,8 @@ import { FrameType, SignalReason } from './codes.js';
 import { utf8, fromUtf8 } from './bytes.js';
 import { LAST_SEQUENCE } from './data-cipher.js';
 import { IdentityKeyChangedError } from './errors.js';
+import { generateEphemeral } from './handshake.js';
+import { randomBytes } from './random.js';
 
 const seed = new Uint8Array(32).fill(7);
 const identity = ed25519.getPublicKey(seed);
@@ -187,6 +189,28 @@ describe('client and daemon sessions', () => {
     p.daemon.receive(controlFrame('session_ended', 42n));
     p.daemon.receive(controlFrame('session_not_found', 99n));
     expect(p.daemon.sessionIds()).toEqual([43n]);
+  });
+
+  it('a key pair made ahead (ephemeral option) is the one HandshakeInit carries, used once and wiped', () => {
+    const ahead = generateEphemeral(randomBytes);
+    const privateCopy = ahead.privateKey.slice();
+    const sent: Uint8Array[] = [];
+    const events: ClientSessionEvent[] = [];
+    const client = new ClientSession({ daemonId: 'daemon-1', sessionId: 44n, send: (f) => sent.push(f), onEvent: (e) => events.push(e), ephemeral: ahead });
+    client.start();
+    expect(decodeFrame(sent[0]!).payload).toEqual(ahead.publicKey);
+    const daemon = new DaemonEndpoint({ daemonId: 'daemon-1', identitySeed: seed, send: (f) => client.receive(f), onEvent: () => {} });
+    daemon.receive(sent[0]!);
+    expect(events.some((e) => e.type === 'open')).toBe(true);
+    expect(privateCopy.some((byte) => byte !== 0)).toBe(true);
+    expect(ahead.privateKey.every((byte) => byte === 0)).toBe(true); // wiped once the keys were derived
+  });
+
+  it('a key pair made ahead is wiped when the session closes before it started', () => {
+    const ahead = generateEphemeral(randomBytes);
+    const client = new ClientSession({ daemonId: 'daemon-1', sessionId: 45n, send: () => {}, onEvent: () => {}, ephemeral: ahead });
+    client.close();
+    expect(ahead.privateKey.every((byte) => byte === 0)).toBe(true);
   });
 
   it('refuses sessions past maxSessions with Signal(close, policy)', () => {

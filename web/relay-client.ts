@@ -1,11 +1,14 @@
 import { ClientSession, type ClientSessionEvent } from '../protocol/client-session.js';
 import { bytesEqual } from '../protocol/bytes.js';
+import { generateEphemeral } from '../protocol/handshake.js';
+import { randomBytes } from '../protocol/random.js';
 import { IdentityKeyChangedError, SbrpError } from '../protocol/errors.js';
 import { fingerprint } from '../protocol/fingerprint.js';
 import { ReconnectBackoff, shouldRetry } from '../protocol/reconnect-policy.js';
 import { decodeSid } from '../protocol/session-id.js';
 import { nobleAead, type Plaintext } from '../protocol/aead.js';
 import { Emitter } from './emitter.js';
+import { EphemeralAhead } from './ephemeral-ahead.js';
 import { ConfigError, ConnectionError, errorCode } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
 import { readJwtClaims } from './jwt-claims.js';
@@ -218,17 +221,20 @@ export class RelayClientLoop implements RelayClient {
     // (issue 9; a file pin store reads the disk).
     const dropPreconnected = this.options.preconnect?.(this.wsUrl, signal);
     const pinRead = settledLater(() => this.options.pinStore.get(this.options.daemonId));
+    const ahead = new EphemeralAhead(() => generateEphemeral(randomBytes, this.options.handshake));
     try {
       const { token, sid } = await this.options.getToken(signal);
       sessionId = decodeSid(sid ?? readJwtClaims(token)?.sid);
       if (sessionId === undefined) {
         dropPreconnected?.();
+        ahead.discard();
         return new ConfigError('session token carries no valid sid (sbrp.md §5)');
       }
       pinned = await pinRead;
       ws = await this.options.openSocket(this.wsUrl, token, signal);
     } catch (error) {
       dropPreconnected?.();
+      ahead.discard();
       return error as Error;
     }
     const daemonId = this.options.daemonId;
@@ -327,6 +333,7 @@ export class RelayClientLoop implements RelayClient {
         maxHeldBytes: this.options.maxHeldBytes,
         aead: this.options.aead ?? nobleAead,
         handshake: this.options.handshake,
+        ephemeral: ahead.take(),
       });
       if (signal.aborted) return end(new ConnectionError('closed', 'client closed'));
 
