@@ -310,7 +310,6 @@ export class Mux implements StreamHost {
 
   /** Stream credit to grant now for consumed bytes (0: none yet), growing or shrinking the window by the policy. */
   private streamCreditDue(stream: MuxStream, bytes: number): number {
-    const quarter = this.limits.streamWindow / 4;
     stream.unacked += bytes;
     let growth = 0;
     const sharing = this.sharing;
@@ -333,15 +332,26 @@ export class Mux implements StreamHost {
         stream.unacked += sharing.release(stream);
         stream.aloneBytes += bytes;
         // Alone for a whole window, not just between two short requests: only then grow.
-        if (stream.unacked >= quarter && stream.aloneBytes >= this.limits.streamWindow) growth = growthStep(this.limits.streamWindow, stream.extraCredit, this.options.receiveCredit);
+        if (stream.unacked >= this.grantThreshold(stream) && stream.aloneBytes >= this.limits.streamWindow) growth = growthStep(this.limits.streamWindow, stream.extraCredit, this.options.receiveCredit);
       }
     }
-    if (stream.unacked < quarter) return 0;
+    if (stream.unacked < this.grantThreshold(stream)) return 0;
     const increment = stream.unacked + growth;
     stream.extraCredit += growth;
     stream.recvAvailable += increment;
     stream.unacked = 0;
     return increment;
+  }
+
+  /**
+   * Consumed bytes that make a stream CREDIT due: a quarter of the stream's current window
+   * (the announced one plus the extra granted while it grew), so the peer always holds at least
+   * three quarters of it. A grown 4 MiB window is topped up per MiB, not per 256 KiB: a quarter
+   * of the CREDIT frames of a lone download or upload, each a cipher call and a message on
+   * every hop (issue 9: 1 CREDIT per 5 DATA frames before).
+   */
+  private grantThreshold(stream: MuxStream): number {
+    return (this.limits.streamWindow + stream.extraCredit) / 4;
   }
 
   /**

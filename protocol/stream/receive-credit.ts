@@ -5,8 +5,8 @@
  * may have in flight sits in a FIFO (relay, sockets, the browser's WebSocket) in front of the
  * next stream's response. But a lone download with a small window waits for credit round
  * trips. So the receiver announces a moderate window and, while one stream is the only one the
- * peer is sending on, grants that stream extra credit, a quarter window per grant, up to
- * `maxStreamWindow`. It starts growing only after the stream read a whole window while alone,
+ * peer is sending on, grants that stream extra credit, a quarter of its current window per
+ * grant, up to `maxStreamWindow`. It starts growing only after the stream read a whole window while alone,
  * so the short gaps between one small request and the next do not let it grow. The session
  * window grows by the same extra so it never caps the stream. As soon as a second stream is
  * busy, the extra is taken back: credit for consumed bytes is withheld until the window is
@@ -47,11 +47,16 @@ export interface ReceiveCreditPolicy {
  */
 export const NODE_RECEIVE_CREDIT: Readonly<ReceiveCreditPolicy> = Object.freeze({ maxStreamWindow: 4 * 1024 * 1024 });
 
-/** Extra credit to add to a lone stream's grant: a quarter window at a time, up to the maximum. */
+/**
+ * Extra credit to add to a lone stream's grant: a quarter of its current window (announced plus
+ * extra) at a time, up to the maximum. Grants come every quarter of the current window
+ * (Mux `grantThreshold`), so the window grows by a quarter per quarter read, and reaching 4×
+ * the announced window takes about three announced windows of reading, as with fixed steps.
+ */
 export function growthStep(streamWindow: number, extra: number, policy: ReceiveCreditPolicy | undefined): number {
   if (!policy) return 0;
   const room = Math.max(0, policy.maxStreamWindow - streamWindow - extra);
-  return Math.min(Math.floor(streamWindow / 4), room);
+  return Math.min(Math.floor((streamWindow + extra) / 4), room);
 }
 
 /**
