@@ -1,6 +1,6 @@
 import { SignalCode, SignalReason } from './codes.js';
 import { handshakeAcceptFrame, signalFrame } from './frames.js';
-import { daemonHandshake, ephemeralFromPrivate, generateEphemeral, type HandshakeCrypto, type IdentitySigner, type RandomBytes } from './handshake.js';
+import { daemonHandshake, ephemeralFromPrivate, generateEphemeral, type EphemeralKeyPair, type HandshakeCrypto, type IdentitySigner, type RandomBytes } from './handshake.js';
 import { DataOpener, DataSealer, Direction, type OpenResult } from './data-cipher.js';
 import { SbrpError } from './errors.js';
 import type { Aead, Plaintext } from './aead.js';
@@ -40,13 +40,17 @@ export class DaemonSession {
     return !this.closed && this.sealer !== undefined;
   }
 
-  /** Answers a HandshakeInit with HandshakeAccept; the session is open once sent. */
-  accept(clientEphemeral: Uint8Array): void {
+  /**
+   * Answers a HandshakeInit with HandshakeAccept; the session is open once sent. `ahead` is a
+   * fresh key pair made for this session in idle time (DaemonEndpoint keeps one ready); this
+   * session uses it once and wipes it. Without it, the key is made now.
+   */
+  accept(clientEphemeral: Uint8Array, ahead?: EphemeralKeyPair): void {
     if (this.sealer || this.closed) throw new SbrpError('handshake_failed', 'HandshakeInit on an established session', this.sessionId);
     const crypto = this.options.handshake;
     const ephemeral = this.options.ephemeralPrivateKey
       ? ephemeralFromPrivate(this.options.ephemeralPrivateKey, crypto)
-      : generateEphemeral(this.options.randomBytes, crypto);
+      : (ahead ?? generateEphemeral(this.options.randomBytes, crypto));
     const { accept, keys } = daemonHandshake(this.options.daemonId, this.options.identity ?? this.options.identitySeed, clientEphemeral, ephemeral, crypto);
     this.sealer = new DataSealer(keys.daemonToClient, Direction.daemonToClient, this.options.aead);
     this.opener = new DataOpener(keys.clientToDaemon, Direction.clientToDaemon, this.options.aead);

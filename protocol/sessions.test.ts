@@ -213,6 +213,36 @@ describe('client and daemon sessions', () => {
     expect(ahead.privateKey.every((byte) => byte === 0)).toBe(true);
   });
 
+  it('the daemon makes the next session\'s ephemeral key after a handshake, in idle time, and each key once', async () => {
+    let made = 0;
+    const counting = (n: number) => {
+      if (n === 32) made++; // an X25519 private key (noble)
+      return randomBytes(n);
+    };
+    const accepts: Uint8Array[] = [];
+    const daemon = new DaemonEndpoint({ daemonId: 'daemon-1', identitySeed: seed, randomBytes: counting, send: (f) => accepts.push(decodeFrame(f).payload), onEvent: () => {} });
+    const init = (sessionId: bigint) => {
+      const sent: Uint8Array[] = [];
+      new ClientSession({ daemonId: 'daemon-1', sessionId, send: (f) => sent.push(f), onEvent: () => {} }).start();
+      return sent[0]!;
+    };
+    const first = init(50n);
+    const second = init(51n);
+    const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    made = 0;
+    daemon.receive(first);
+    expect(made).toBe(1); // the first session's key, made on its path
+    await nextTurn();
+    expect(made).toBe(2); // the next session's, made after that turn
+    daemon.receive(second);
+    expect(made).toBe(2); // taken, not made: the handshake did not wait for it
+    const daemonEphemeral = (accept: Uint8Array) => accept.subarray(32, 64);
+    expect(daemonEphemeral(accepts[1]!)).not.toEqual(daemonEphemeral(accepts[0]!));
+    daemon.destroyAll(); // the spare scheduled after the second is never made
+    await nextTurn();
+    expect(made).toBe(2);
+  });
+
   it('refuses sessions past maxSessions with Signal(close, policy)', () => {
     const p = pair({ maxSessions: 1 });
     p.client.start();

@@ -1,6 +1,7 @@
 import { ClientSession, type ClientSessionEvent } from '../protocol/client-session.js';
 import { bytesEqual } from '../protocol/bytes.js';
 import { generateEphemeral } from '../protocol/handshake.js';
+import { EphemeralAhead } from '../protocol/ephemeral-ahead.js';
 import { randomBytes } from '../protocol/random.js';
 import { IdentityKeyChangedError, SbrpError } from '../protocol/errors.js';
 import { fingerprint } from '../protocol/fingerprint.js';
@@ -8,7 +9,6 @@ import { ReconnectBackoff, shouldRetry } from '../protocol/reconnect-policy.js';
 import { decodeSid } from '../protocol/session-id.js';
 import { nobleAead, type Plaintext } from '../protocol/aead.js';
 import { Emitter } from './emitter.js';
-import { EphemeralAhead } from './ephemeral-ahead.js';
 import { ConfigError, ConnectionError, errorCode } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
 import { readJwtClaims } from './jwt-claims.js';

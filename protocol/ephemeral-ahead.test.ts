@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { generateEphemeral, type EphemeralKeyPair } from '../protocol/handshake.js';
-import { randomBytes } from '../protocol/random.js';
+import { generateEphemeral, type EphemeralKeyPair } from './handshake.js';
+import { randomBytes } from './random.js';
 import { EphemeralAhead } from './ephemeral-ahead.js';
 
 /** A key maker that counts its calls (noble: the private key is raw bytes the test can see). */
