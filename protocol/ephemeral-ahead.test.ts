@@ -47,6 +47,19 @@ describe('EphemeralAhead', () => {
     expect(second.publicKey).not.toEqual(first.publicKey);
   });
 
+  it('a key that fails to be made ahead is made again by take(), where the failure can be caught', async () => {
+    let calls = 0;
+    const ahead = new EphemeralAhead(() => {
+      calls++;
+      if (calls === 1) throw new Error('no entropy yet');
+      return generateEphemeral(randomBytes);
+    });
+    await nextTurn(); // the failing attempt: no uncaught exception
+    expect(calls).toBe(1);
+    expect(ahead.take().publicKey).toHaveLength(32);
+    expect(calls).toBe(2);
+  });
+
   it('discard() wipes a key nobody took', async () => {
     const { make, made } = counting();
     const ahead = new EphemeralAhead(make);

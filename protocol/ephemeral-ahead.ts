@@ -38,7 +38,12 @@ export class EphemeralAhead {
   constructor(private readonly make: () => EphemeralKeyPair) {
     this.cancel = soon(() => {
       this.cancel = undefined;
-      this.key = this.make();
+      try {
+        this.key = this.make();
+      } catch {
+        // Not here, where nothing could catch it: take() makes the key again on the
+        // handshake's path, where a failure ends that handshake.
+      }
     });
   }
 

@@ -221,6 +221,7 @@ export class RelayClientLoop implements RelayClient {
     // (issue 9; a file pin store reads the disk).
     const dropPreconnected = this.options.preconnect?.(this.wsUrl, signal);
     const pinRead = settledLater(() => this.options.pinStore.get(this.options.daemonId));
+    // The handshake's key is made during the token wait, not between socket open and HandshakeInit.
     const ahead = new EphemeralAhead(() => generateEphemeral(randomBytes, this.options.handshake));
     try {
       const { token, sid } = await this.options.getToken(signal);
