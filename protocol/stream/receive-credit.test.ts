@@ -99,6 +99,21 @@ async function readBytes(stream: MuxStream, n: number, onChunk?: () => void): Pr
   return total;
 }
 
+/**
+ * Reads `n` bytes of a stream that is alone and checks its window grew to `max`: never above it
+ * while reading, and, once nothing is in flight, short of it only by what was read since the
+ * last grant (under a quarter of it). Returns the bytes read.
+ */
+async function readGrowing(stream: MuxStream, n: number, max: number, window: (id: number, stream?: MuxStream) => number): Promise<number> {
+  let peak = 0;
+  const read = await readBytes(stream, n, () => (peak = Math.max(peak, window(stream.id, stream))));
+  expect(peak).toBeLessThanOrEqual(max);
+  await flush();
+  expect(window(stream.id, stream)).toBeGreaterThan(max - max / 4);
+  expect(window(stream.id, stream)).toBeLessThanOrEqual(max);
+  return read;
+}
+
 const get = (c: Mux, path: string) => c.open({ kind: 'http', method: 'GET', path, headers: [] }, { end: true });
 
 describe('adaptive receive credit (§5)', () => {
@@ -162,14 +177,7 @@ describe('adaptive receive credit (§5)', () => {
     total += await readBytes(big, STREAM_WINDOW - 64 * KiB, () => (early = Math.max(early, window(big.id, big))));
     expect(early).toBeLessThanOrEqual(STREAM_WINDOW);
     expect(early).toBeGreaterThan(STREAM_WINDOW / 2); // credit keeps flowing meanwhile
-    let peakAlone = 0;
-    total += await readBytes(big, 3 * MiB, () => (peakAlone = Math.max(peakAlone, window(big.id, big))));
-    expect(peakAlone).toBeLessThanOrEqual(1 * MiB);
-    // Grown to the maximum again: with nothing in flight, the window in force lacks only what
-    // was read since the last grant, under a quarter of it.
-    await flush();
-    expect(window(big.id, big)).toBeGreaterThan(1 * MiB - MiB / 4);
-    expect(window(big.id, big)).toBeLessThanOrEqual(1 * MiB);
+    total += await readGrowing(big, 3 * MiB, 1 * MiB, window);
     total += await readBytes(big, 16 * MiB);
     expect(total).toBe(16 * MiB);
   });
@@ -214,14 +222,7 @@ describe('adaptive receive credit (§5)', () => {
     total += await readBytes(big, QUIET - 128 * KiB, () => (peakCredit = Math.max(peakCredit, window(big.id))));
     expect(peakCredit).toBeLessThanOrEqual(SHARED);
     // Then alone: the held credit comes back and, after a window read alone, it grows.
-    let peakAlone = 0;
-    total += await readBytes(big, 3 * MiB, () => (peakAlone = Math.max(peakAlone, window(big.id, big))));
-    expect(peakAlone).toBeLessThanOrEqual(1 * MiB);
-    // Grown to the maximum again: with nothing in flight, the window in force lacks only what
-    // was read since the last grant, under a quarter of it.
-    await flush();
-    expect(window(big.id, big)).toBeGreaterThan(1 * MiB - MiB / 4);
-    expect(window(big.id, big)).toBeLessThanOrEqual(1 * MiB);
+    total += await readGrowing(big, 3 * MiB, 1 * MiB, window);
     total += await readBytes(big, 8 * MiB);
     expect(total).toBe(8 * MiB);
   });

@@ -7,9 +7,9 @@
  * ways, the MessagePort fast lane, daemon events reaching the page, and a working reload.
  */
 import type { Browser, Page } from 'puppeteer-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBrowserStack, type BrowserStack } from './browser-fixture.js';
-import { consoleLog, launchFirefox, openFirefoxTab, pairFirefoxTab, waitForFirefoxState, waitForSideband } from './firefox-fixture.js';
+import { launchFirefox, openFirefoxTab, pairFirefoxTab, printConsoleOnFailure, waitForFirefoxState, waitForSideband } from './firefox-fixture.js';
 import { patternSha256, testApp, type TestApp } from './test-app.js';
 import { fetchDigest } from './in-page.js';
 
@@ -33,13 +33,7 @@ afterAll(async () => {
   }
 });
 
-// What the page logged is the evidence when something fails in the browser.
-beforeEach(({ onTestFailed }) => {
-  consoleLog.length = 0;
-  onTestFailed(() => {
-    if (consoleLog.length > 0) process.stderr.write(`page console:\n${consoleLog.join('\n')}\n`);
-  });
-});
+printConsoleOnFailure();
 
 type WithSideband = { sideband: { status: Record<string, unknown> } };
 

@@ -7,10 +7,10 @@
  * elements, clicks and typing; waits are puppeteer's own (waitForFunction, waitForSelector).
  */
 import type { Browser, Page } from 'puppeteer-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoApp, demoChannels, type Publish } from '../../daemon/demo-app.js';
 import { startBrowserStack, type BrowserStack } from './browser-fixture.js';
-import { consoleLog, launchFirefox } from './firefox-fixture.js';
+import { launchFirefox, logConsoleOf, printConsoleOnFailure } from './firefox-fixture.js';
 
 const MIB = 1024 * 1024;
 const WAIT_MS = 20_000;
@@ -36,20 +36,14 @@ afterAll(async () => {
   }
 });
 
-// What the page logged is the evidence when something fails in the browser.
-beforeEach(({ onTestFailed }) => {
-  consoleLog.length = 0;
-  onTestFailed(() => {
-    if (consoleLog.length > 0) process.stderr.write(`page console:\n${consoleLog.join('\n')}\n`);
-  });
-});
+printConsoleOnFailure();
 
 /** Opens the demo app (index.html) in a new tab, as a user types the web URL. */
 async function openDemo(): Promise<Page> {
   const page = await browser!.newPage();
   page.setDefaultTimeout(WAIT_MS);
   page.on('pageerror', (error) => pageErrors.push(error instanceof Error ? error.message : String(error)));
-  page.on('console', (message) => consoleLog.push(`[console ${message.type()}] ${message.text()}`));
+  logConsoleOf(page);
   await page.goto(`${stack!.webUrl}/`);
   return page;
 }

@@ -1,4 +1,5 @@
 import puppeteer, { type Browser, type ConsoleMessage, type Page } from 'puppeteer-core';
+import { beforeEach } from 'vitest';
 import type { BrowserStack } from './browser-fixture.js';
 
 /** Debian's Firefox ESR (installed by .ci/run); nothing downloads a browser. */
@@ -89,15 +90,33 @@ export function launchFirefox(): Promise<Browser> {
 /** Console lines of every page opened here, printed by the test file when a test fails. */
 export const consoleLog: string[] = [];
 
-/** Opens the test page in a new tab and waits for registerSideband(). Returns the page. */
-export async function openFirefoxTab(browser: Browser, url: string): Promise<Page> {
-  const page = await browser.newPage();
-  page.on('pageerror', (error) => process.stderr.write(`[page error] ${error instanceof Error ? error.message : String(error)}\n`));
+/** Keeps `page`'s console lines in `consoleLog`. */
+export function logConsoleOf(page: Page): void {
   page.on('console', (message: ConsoleMessage) => {
     const line = `[console ${message.type()}] ${message.text()}`;
     consoleLog.push(line);
     if (process.env.SIDEBAND_BROWSER_LOG) process.stderr.write(`${line}\n`);
   });
+}
+
+/**
+ * Registers, for the calling test file, a hook that prints what the pages logged during a test
+ * when that test fails: the evidence of what went wrong in the browser.
+ */
+export function printConsoleOnFailure(): void {
+  beforeEach(({ onTestFailed }) => {
+    consoleLog.length = 0;
+    onTestFailed(() => {
+      if (consoleLog.length > 0) process.stderr.write(`page console:\n${consoleLog.join('\n')}\n`);
+    });
+  });
+}
+
+/** Opens the test page in a new tab and waits for registerSideband(). Returns the page. */
+export async function openFirefoxTab(browser: Browser, url: string): Promise<Page> {
+  const page = await browser.newPage();
+  page.on('pageerror', (error) => process.stderr.write(`[page error] ${error instanceof Error ? error.message : String(error)}\n`));
+  logConsoleOf(page);
   const response = await page.goto(url);
   // dist/test-web is shared: another run's global setup empties and rebuilds it (then a 404 here).
   if (response && !response.ok()) throw new Error(`${url} answered ${response.status()}`);
