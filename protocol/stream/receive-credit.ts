@@ -6,15 +6,15 @@
  * next stream's response. But a lone download with a small window waits for credit round
  * trips. So the receiver announces a moderate window and, while one stream is the only one the
  * peer is sending on, grants that stream extra credit, a quarter of its current window per
- * grant, up to `maxStreamWindow`. It starts growing only after the stream read a whole window while alone,
- * so the short gaps between one small request and the next do not let it grow. The session
- * window grows by the same extra so it never caps the stream. As soon as a second stream is
- * busy, the extra is taken back: credit for consumed bytes is withheld until the window is
- * back at its announced size; with `sharedStreamWindow`, an HTTP body's window is held smaller
- * still while shared, and with `quietBytes` "shared" lasts a while after the other stream was
- * last active, so a page's back-to-back small requests never see the window open up between
- * two of them. The protocol lets a receiver grant any amount at any time (§5), so a peer needs
- * nothing new.
+ * grant, up to `maxStreamWindow`. It starts growing only after the stream read a whole window
+ * while alone, so the short gaps between one small request and the next do not let it grow.
+ * The session window grows by the same extra so it never caps the stream. As soon as a second
+ * stream is busy, the extra is taken back: credit for consumed bytes is withheld until the
+ * window is back at its announced size; with `sharedStreamWindow`, an HTTP body's window is
+ * held smaller still while shared, and with `quietBytes` "shared" lasts a while after the other
+ * stream was last active, so a page's back-to-back small requests never see the window open up
+ * between two of them. The protocol lets a receiver grant any amount at any time (§5), so a
+ * peer needs nothing new.
  */
 export interface ReceiveCreditPolicy {
   /**
