@@ -6,43 +6,16 @@
  * forwarder baseline, and alternates single samples A, B, ws, B, A, ws, … Prints the median of
  * each and each ratio against the ws baseline, as `cold-start.node.session` computes it.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { WebSocket } from 'ws';
 import { summarize } from './figure.js';
-import { firstByteMs } from './first-byte.js';
+import { firstByteMs, wsFirstByteMs } from './first-byte.js';
+import { forkChild } from '../test/helpers/child-ipc.js';
 
 const [otherRoot, samplesText] = process.argv.slice(2);
 if (!otherRoot) throw new Error('usage: cold-start-ab.ts OTHER_ROOT [samples]');
 const samples = Number(samplesText ?? 60);
 const RELAY_OPTIONS = { limits: { clientRate: { perSecond: 1e7, burst: 1e7 }, daemonRate: { perSecond: 1e7, burst: 1e7 } } };
-
-/** A child answering test/helpers/child-ipc.ts requests. */
-function child(file: string): { proc: ChildProcess; call: <T>(type: string, payload?: unknown) => Promise<T>; stop: () => Promise<void> } {
-  const proc = fork(file, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  let nextId = 1;
-  const waiting = new Map<number, (message: { result?: unknown; error?: string }) => void>();
-  proc.on('message', (message: { id: number; result?: unknown; error?: string }) => {
-    waiting.get(message.id)?.(message);
-    waiting.delete(message.id);
-  });
-  const exited = new Promise<void>((done) => proc.once('exit', () => done()));
-  return {
-    proc,
-    call: <T>(type: string, payload?: unknown) =>
-      new Promise<T>((ok, fail) => {
-        const id = nextId++;
-        waiting.set(id, (m) => (m.error !== undefined ? fail(new Error(m.error)) : ok(m.result as T)));
-        proc.send({ id, type, payload });
-      }),
-    async stop() {
-      if (proc.exitCode !== null) return;
-      proc.send({ id: 0, type: 'exit' });
-      await exited;
-    },
-  };
-}
 
 interface Side {
   name: string;
@@ -59,8 +32,8 @@ async function side(name: string, root: string): Promise<Side> {
   const { connect } = await load<typeof import('../client/connect.js')>('client/connect.ts');
   const { MemoryPinStore } = await load<typeof import('../client/pin-store.js')>('client/pin-store.ts');
   const { controlPlaneTokens } = await load<typeof import('../client/session-token-source.js')>('client/session-token-source.ts');
-  const relay = child(resolve(root, 'test/helpers/relay-process.ts'));
-  const daemon = child(resolve(root, 'bench/children/daemon-child.ts'));
+  const relay = forkChild(resolve(root, 'test/helpers/relay-process.ts'));
+  const daemon = forkChild(resolve(root, 'bench/children/daemon-child.ts'));
   const started = await relay.call<{ url: string; adminKey: string }>('start', RELAY_OPTIONS);
   const identity = generateIdentity();
   const { daemonId, apiKey } = await new ControlPlaneClient({ baseUrl: started.url }).registerDaemon(started.adminKey, { identityPublicKey: toBase64Url(identity.publicKey) });
@@ -81,24 +54,11 @@ async function side(name: string, root: string): Promise<Side> {
 const here = fileURLToPath(new URL('..', import.meta.url));
 const a = await side('this checkout', here);
 const b = await side(otherRoot, otherRoot);
-const daemonWs = child(resolve(here, 'bench/children/daemon-child.ts'));
-const forwarder = child(resolve(here, 'bench/children/forwarder-child.ts'));
+const daemonWs = forkChild(resolve(here, 'bench/children/daemon-child.ts'));
+const forwarder = forkChild(resolve(here, 'bench/children/forwarder-child.ts'));
 const { url: daemonWsUrl } = await daemonWs.call<{ url: string }>('ws');
 const { url: forwarderUrl } = await forwarder.call<{ url: string }>('start', { daemonUrl: daemonWsUrl });
-const coldWs = async (): Promise<number> => {
-  const start = performance.now();
-  const ws = new WebSocket(forwarderUrl);
-  await new Promise<void>((ok, fail) => {
-    ws.once('open', () => ok());
-    ws.once('error', fail);
-  });
-  const answered = new Promise<void>((ok) => ws.once('message', () => ok()));
-  ws.send(JSON.stringify({ id: 1, method: 'GET', path: '/small' }));
-  await answered;
-  const ms = performance.now() - start;
-  ws.close();
-  return ms;
-};
+const coldWs = () => wsFirstByteMs(forwarderUrl);
 
 try {
   const runs = { a: [] as number[], b: [] as number[], ws: [] as number[] };

@@ -23,13 +23,11 @@
  * peer's read). The relay's HTTP reads are not seen (its parser reads the socket directly).
  * Prints ms; numbers are for finding the cost, not claims (bench/README.md).
  */
-import { fork } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WebSocket } from 'ws';
 import { toBase64Url } from '../protocol/bytes.js';
 import { ControlPlaneClient } from '../node/control-plane-client.js';
 import { generateIdentity } from '../daemon/identity.js';
@@ -45,6 +43,7 @@ import { FULL_FRAME_LIMITS } from '../protocol/stream/stream-codes.js';
 import { forkChild, type ChildHandle } from '../test/helpers/child-ipc.js';
 import { FAST_RECONNECT } from '../test/helpers/relay-fixture.js';
 import { summarize } from './figure.js';
+import { wsFirstByteMs } from './first-byte.js';
 import type { WireEvent } from './wire-timeline.js';
 
 const RELAY_OPTIONS = { limits: { clientRate: { perSecond: 1e7, burst: 1e7 }, daemonRate: { perSecond: 1e7, burst: 1e7 } } };
@@ -67,38 +66,13 @@ const mark = (label: string): void => timeline?.mark(label);
 
 /**
  * A child serving test/helpers/child-ipc.ts requests, forked with `--cpu-prof` or the wire
- * recorder when asked (both write their files when the child exits). NODE_OPTIONS may not
- * carry `--cpu-prof`, so this forks itself instead of forkChild.
+ * recorder when asked (both write their files when the child exits). The recorder in a child
+ * writes where WIRE_TIMELINE_DIR says: set for the children only, after this process loaded
+ * its own recorder, which keeps its events in memory.
  */
 function child(script: string): ChildHandle {
-  if (!profDir && !timelineDir) return forkChild(script);
-  const extra = [...(profDir ? ['--cpu-prof', '--cpu-prof-interval', '50', `--cpu-prof-dir=${String(profDir)}`] : []), ...(timelineDir ? ['--import', wireTimeline] : [])];
-  const proc = fork(fileURLToPath(new URL(script, new URL('../test/helpers/', import.meta.url))), [], {
-    execArgv: ['--import', 'tsx', ...extra],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, ...(timelineDir && { WIRE_TIMELINE_DIR: timelineDir }) },
-  });
-  let nextId = 1;
-  const waiting = new Map<number, (message: { result?: unknown; error?: string }) => void>();
-  proc.on('message', (message: { id: number; result?: unknown; error?: string }) => {
-    waiting.get(message.id)?.(message);
-    waiting.delete(message.id);
-  });
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  return {
-    child: proc,
-    call: <T>(type: string, payload?: unknown) =>
-      new Promise<T>((resolve, reject) => {
-        const id = nextId++;
-        waiting.set(id, (m) => (m.error !== undefined ? reject(new Error(m.error)) : resolve(m.result as T)));
-        proc.send({ id, type, payload });
-      }),
-    async stop() {
-      if (proc.exitCode !== null) return;
-      proc.send({ id: 0, type: 'exit' });
-      await exited;
-    },
-  };
+  if (timelineDir) process.env.WIRE_TIMELINE_DIR = timelineDir;
+  return forkChild(script, [...(profDir ? ['--cpu-prof', '--cpu-prof-interval', '50', `--cpu-prof-dir=${String(profDir)}`] : []), ...(timelineDir ? ['--import', wireTimeline] : [])]);
 }
 
 function median(values: number[]): string {
@@ -196,20 +170,7 @@ async function main(): Promise<void> {
       ws.terminate();
       return ms;
     };
-    const baseline = async (): Promise<number> => {
-      const start = performance.now();
-      const ws = new WebSocket(forwarderUrl);
-      await new Promise<void>((resolve, reject) => {
-        ws.once('open', () => resolve());
-        ws.once('error', reject);
-      });
-      const answered = new Promise<void>((resolve) => ws.once('message', () => resolve()));
-      ws.send(JSON.stringify({ id: 1, method: 'GET', path: '/small' }));
-      await answered;
-      const ms = performance.now() - start;
-      ws.close();
-      return ms;
-    };
+    const baseline = () => wsFirstByteMs(forwarderUrl);
 
     for (let i = 0; i < 5; i++) {
       await oneSession(false);

@@ -1,3 +1,5 @@
+import { openWebSocket } from './open-web-socket.js';
+
 /** The client side of a cold-start sample: what a new client takes from creation to the first response byte. */
 export interface ColdClient {
   fetch(path: string): Promise<Response>;
@@ -18,4 +20,19 @@ export async function firstByteMs(open: () => ColdClient, path = '/small'): Prom
   } finally {
     await client.close();
   }
+}
+
+/**
+ * The cold-start baseline: milliseconds from a fresh WebSocket connect to `url` (the bare
+ * forwarder) to the first answer of one JSON request `{id, method, path}` through it.
+ */
+export async function wsFirstByteMs(url: string, path = '/small'): Promise<number> {
+  const start = performance.now();
+  const ws = await openWebSocket(url);
+  const answered = new Promise<void>((resolve) => ws.once('message', () => resolve()));
+  ws.send(JSON.stringify({ id: 1, method: 'GET', path }));
+  await answered;
+  const ms = performance.now() - start;
+  ws.close();
+  return ms;
 }

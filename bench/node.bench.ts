@@ -12,7 +12,7 @@
  * Each section warms up, then runs its variants in alternating rounds and reports the median
  * over rounds with min and max (the spread).
  */
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { toBase64Url } from '../protocol/bytes.js';
 import { ControlPlaneClient } from '../node/control-plane-client.js';
 import { generateIdentity } from '../daemon/identity.js';
@@ -25,7 +25,8 @@ import { FAST_RECONNECT } from '../test/helpers/relay-fixture.js';
 import { quantile, summarize, type BenchFigure, type BenchOptions } from './figure.js';
 import { alternate } from './measure.js';
 import { WsStreamClient } from './ws-stream-client.js';
-import { firstByteMs } from './first-byte.js';
+import { firstByteMs, wsFirstByteMs } from './first-byte.js';
+import { openWebSocket } from './open-web-socket.js';
 
 /** The groups this module measures; `groups` picks some (bench/run.ts `--only`). */
 export const NODE_GROUPS = ['small-request', 'throughput', 'concurrency', 'cold-start'] as const;
@@ -129,12 +130,7 @@ class JsonWsClient {
   }
 
   static async open(url: string): Promise<JsonWsClient> {
-    const socket = new WebSocket(url);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
-    });
-    return new JsonWsClient(socket);
+    return new JsonWsClient(await openWebSocket(url));
   }
 
   request(path: string, method = 'GET'): Promise<{ status: number; body: string }> {
@@ -319,14 +315,7 @@ export async function nodeBenchmarks(options: NodeBenchOptions): Promise<BenchFi
     if (groups.has('cold-start')) {
       log(`node: cold start, ${plan.coldSamples} per round × ${plan.rounds} rounds; daemon restart × ${plan.restarts}`);
       const coldOurs = () => firstByteMs(stack.newClient);
-      const coldWs = async () => {
-        const start = performance.now();
-        const client = await JsonWsClient.open(stack.forwarderUrl);
-        await client.request('/small');
-        const ms = performance.now() - start;
-        client.close();
-        return ms;
-      };
+      const coldWs = () => wsFirstByteMs(stack.forwarderUrl);
       const medianOf = async (one: () => Promise<number>) => {
         const samples: number[] = [];
         for (let i = 0; i < plan.coldSamples; i++) samples.push(await one());

@@ -7,7 +7,8 @@
  * Messages after the forwarder's 4-byte connection id: a JSON request or answer (first byte
  * `{`), or a data message (first byte 0x01, then body bytes).
  */
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
+import { openWebSocket } from './open-web-socket.js';
 
 export const DATA_KIND = 0x01;
 
@@ -27,12 +28,7 @@ export class WsStreamClient {
   }
 
   static async open(url: string): Promise<WsStreamClient> {
-    const socket = new WebSocket(url);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
-    });
-    return new WsStreamClient(socket);
+    return new WsStreamClient(await openWebSocket(url));
   }
 
   /** Asks for `size` bytes of /bytes and resolves with the count once that many arrived. */

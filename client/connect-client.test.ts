@@ -13,6 +13,7 @@ import { checkNoLeakedHandles } from '../test/helpers/leak-check.js';
 import { FAST_RECONNECT, startRelayFixture, type RegisteredTestDaemon, type RelayFixture } from '../test/helpers/relay-fixture.js';
 import { connectClient } from './connect-client.js';
 import { MemoryPinStore } from './pin-store.js';
+import type { GetToken } from './session-token-source.js';
 
 /** Forwards every connection to `target`; `connections` counts them. */
 async function tcpProxy(target: URL): Promise<{ url: string; connections: () => number; nextConnection: () => Promise<[Socket]>; close: () => Promise<void> }> {
@@ -58,21 +59,19 @@ describe('connectClient()', () => {
     await fx?.close();
   });
 
+  /** A client of the test daemon through the relay at `relay` (the proxy), with `getToken`. */
+  const clientVia = (relay: string, getToken: GetToken) =>
+    connectClient({ relay, daemonId: reg.daemonId, pinStore: new MemoryPinStore(), reconnect: FAST_RECONNECT, getToken });
+
   it('opens the relay connection while the token is fetched, and upgrades on it', async () => {
     const proxy = await tcpProxy(new URL(fx.relay.url));
     const tokens = fx.tokens(reg);
     const connected = proxy.nextConnection();
-    const client = connectClient({
-      relay: proxy.url,
-      daemonId: reg.daemonId,
-      pinStore: new MemoryPinStore(),
-      reconnect: FAST_RECONNECT,
-      // The token only comes once the relay saw the connection: without the connection opened
-      // ahead, this attempt would never get one.
-      getToken: async (signal) => {
-        await connected;
-        return tokens(signal);
-      },
+    // The token only comes once the relay saw the connection: without the connection opened
+    // ahead, this attempt would never get one.
+    const client = clientVia(proxy.url, async (signal) => {
+      await connected;
+      return tokens(signal);
     });
     try {
       await client.ready();
@@ -89,16 +88,10 @@ describe('connectClient()', () => {
     const tokens = fx.tokens(reg);
     const first = proxy.nextConnection();
     let calls = 0;
-    const client = connectClient({
-      relay: proxy.url,
-      daemonId: reg.daemonId,
-      pinStore: new MemoryPinStore(),
-      reconnect: FAST_RECONNECT,
-      getToken: async (signal) => {
-        if (++calls > 1) return tokens(signal);
-        await first; // the connection is open, then the token request fails
-        throw Object.assign(new Error('control plane down'), { code: 'network_error' });
-      },
+    const client = clientVia(proxy.url, async (signal) => {
+      if (++calls > 1) return tokens(signal);
+      await first; // the connection is open, then the token request fails
+      throw Object.assign(new Error('control plane down'), { code: 'network_error' });
     });
     try {
       const [unused] = await first;
